@@ -1,0 +1,7 @@
+"""The few Keras layers every kzoo model is made of."""
+
+from kzoo.layers.attention import SelfAttention, attention_mask
+from kzoo.layers.embedding import TransformerEmbedding
+from kzoo.layers.transformer_block import TransformerBlock
+
+__all__ = ["SelfAttention", "TransformerBlock", "TransformerEmbedding", "attention_mask"]

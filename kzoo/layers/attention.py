@@ -1,0 +1,88 @@
+"""The one multi-head self-attention layer of kzoo: fused QKV, padding/causal masks, KV cache."""
+
+import keras
+from keras import ops
+
+
+def attention_mask(padding_mask, query_length, causal, query_start=0):
+    """Boolean mask of shape (batch, 1, query_length, key_length).
+
+    Key j is visible to query i when `padding_mask[:, j]` is set and, for causal
+    attention, `j <= query_start + i` (queries sit at positions query_start...).
+    """
+    mask = ops.cast(padding_mask, "bool")[:, None, None, :]
+    if causal:
+        key_positions = ops.arange(ops.shape(padding_mask)[-1])
+        query_positions = ops.arange(query_length) + query_start
+        mask = ops.logical_and(mask, key_positions[None, :] <= query_positions[:, None])
+    return mask
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class SelfAttention(keras.layers.Layer):
+    """Multi-head self-attention built on `keras.ops.dot_product_attention`.
+
+    Q, K and V come from one fused projection (one matmul instead of three).
+    With a `cache` of shape (batch, 2, max_length, heads, head_size) the new keys
+    and values are written at `cache_index` and attention runs over the whole
+    cache; the call then returns `(output, updated_cache)`.
+
+    Example:
+        >>> att = SelfAttention(num_heads=2)
+        >>> x = ops.ones((1, 4, 8))
+        >>> att(x, padding_mask=ops.ones((1, 4))).shape
+        (1, 4, 8)
+    """
+
+    def __init__(self, num_heads, causal=False, dropout=0.0, initializer_range=0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.causal = causal
+        self.dropout = dropout
+        self.initializer_range = initializer_range
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+
+    def build(self, input_shape, *args, **kwargs):
+        hidden = input_shape[-1]
+        self.head_size = hidden // self.num_heads
+        init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)
+        self.qkv = keras.layers.Dense(
+            3 * hidden, kernel_initializer=init, dtype=self.dtype_policy, name="qkv")
+        self.qkv.build(input_shape)
+        self.output_projection = keras.layers.Dense(
+            hidden, kernel_initializer=init, dtype=self.dtype_policy, name="output")
+        self.output_projection.build(input_shape)
+        self.built = True
+
+    def call(self, x, padding_mask, cache=None, cache_index=0, training=None):
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        qkv = ops.reshape(self.qkv(x), (batch, length, 3, self.num_heads, self.head_size))
+        query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        if cache is not None:
+            start = [0, cache_index, 0, 0]
+            key = ops.slice_update(cache[:, 0], start, ops.cast(key, cache.dtype))
+            value = ops.slice_update(cache[:, 1], start, ops.cast(value, cache.dtype))
+            cache = ops.stack([key, value], axis=1)
+        mask = attention_mask(padding_mask, length, self.causal, cache_index)
+        if training and self.dropout > 0:
+            out = self._attention_with_dropout(query, key, value, mask, training)
+        else:
+            out = ops.dot_product_attention(query, key, value, mask=mask)
+        out = self.output_projection(ops.reshape(out, (batch, length, -1)))
+        return out if cache is None else (out, cache)
+
+    def _attention_with_dropout(self, query, key, value, mask, training):
+        # keras.ops.dot_product_attention has no attention-probability dropout,
+        # which BERT-style training uses; this path only runs while training.
+        scores = ops.einsum("bqhd,bkhd->bhqk", query, key) * (self.head_size ** -0.5)
+        scores = ops.where(mask, ops.cast(scores, "float32"), -1e9)
+        probs = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
+        probs = self.dropout_layer(probs, training=training)
+        return ops.einsum("bhqk,bkhd->bqhd", probs, value)
+
+    def compute_output_shape(self, input_shape, *args, **kwargs):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "num_heads": self.num_heads, "causal": self.causal,
+                "dropout": self.dropout, "initializer_range": self.initializer_range}

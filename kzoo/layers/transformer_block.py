@@ -1,0 +1,83 @@
+"""The one transformer block of kzoo: attention + feed-forward, pre- or post-LayerNorm."""
+
+import keras
+from keras import ops
+
+from kzoo.layers.attention import SelfAttention
+
+ACTIVATION_FUNCTIONS = {
+    "gelu": lambda x: keras.activations.gelu(x, approximate=False),
+    "gelu_tanh": lambda x: keras.activations.gelu(x, approximate=True),
+    "relu": keras.activations.relu,
+}
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class TransformerBlock(keras.layers.Layer):
+    """Self-attention then a two-layer feed-forward network, each with a residual.
+
+    `norm_placement="post"` is BERT (`x = LN(x + f(x))`); `"pre"` is GPT-2
+    (`x = x + f(LN(x))`). `causal=True` masks future positions. Given a `cache`,
+    the call returns `(output, updated_cache)` (see `SelfAttention`).
+
+    Example:
+        >>> block = TransformerBlock(num_heads=2, intermediate_size=32)
+        >>> block(ops.ones((1, 4, 8)), padding_mask=ops.ones((1, 4))).shape
+        (1, 4, 8)
+    """
+
+    def __init__(self, num_heads, intermediate_size, activation="gelu", norm_placement="post",
+                 layer_norm_epsilon=1e-12, dropout=0.0, attention_dropout=0.0, causal=False,
+                 initializer_range=0.02, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.intermediate_size = intermediate_size
+        self.activation = activation
+        self.norm_placement = norm_placement
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.causal = causal
+        self.initializer_range = initializer_range
+
+    def build(self, input_shape, *args, **kwargs):
+        hidden = input_shape[-1]
+        init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)
+        dense = dict(kernel_initializer=init, dtype=self.dtype_policy)
+        norm = dict(epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy)
+        self.attention = SelfAttention(
+            self.num_heads, causal=self.causal, dropout=self.attention_dropout,
+            initializer_range=self.initializer_range, dtype=self.dtype_policy, name="attention")
+        self.attention_norm = keras.layers.LayerNormalization(**norm, name="attention_norm")
+        self.ffn_in = keras.layers.Dense(self.intermediate_size, **dense, name="ffn_in")
+        self.ffn_out = keras.layers.Dense(hidden, **dense, name="ffn_out")
+        self.ffn_norm = keras.layers.LayerNormalization(**norm, name="ffn_norm")
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        for layer in (self.attention, self.attention_norm, self.ffn_norm, self.ffn_in):
+            layer.build(input_shape)
+        self.ffn_out.build((*input_shape[:-1], self.intermediate_size))
+        self.built = True
+
+    def call(self, x, padding_mask, cache=None, cache_index=0, training=None):
+        pre = self.norm_placement == "pre"
+        h = self.attention_norm(x) if pre else x
+        h = self.attention(h, padding_mask, cache=cache, cache_index=cache_index, training=training)
+        if cache is not None:
+            h, cache = h
+        x = x + self.dropout_layer(h, training=training)
+        if not pre:
+            x = self.attention_norm(x)
+        h = self.ffn_norm(x) if pre else x
+        h = self.ffn_out(ACTIVATION_FUNCTIONS[self.activation](self.ffn_in(h)))
+        x = x + self.dropout_layer(h, training=training)
+        if not pre:
+            x = self.ffn_norm(x)
+        return x if cache is None else (x, cache)
+
+    def compute_output_shape(self, input_shape, *args, **kwargs):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), **{k: getattr(self, k) for k in (
+            "num_heads", "intermediate_size", "activation", "norm_placement", "layer_norm_epsilon",
+            "dropout", "attention_dropout", "causal", "initializer_range")}}

@@ -1,0 +1,70 @@
+"""GPT-style causal decoder with a tied LM head and a key/value-cached step for generation."""
+
+import keras
+from keras import ops
+
+from kzoo.layers.embedding import position_ids
+from kzoo.models.backbone import Backbone, checked_config, make_layers
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class Decoder(Backbone):
+    """Functional causal decoder: `token_ids`, `padding_mask` → `hidden_states`.
+
+    `logits(hidden)` applies the LM head (the token embedding, transposed).
+    `call_with_cache` runs a few positions at a time against a preallocated
+    key/value cache; the generation loop is built on it.
+
+    Example:
+        >>> decoder = Decoder("gpt2_small")
+        >>> hidden = decoder({"token_ids": ids, "padding_mask": mask})
+        >>> decoder.logits(hidden).shape  # (batch, length, 50257)
+    """
+
+    def __init__(self, config="gpt2_small", dtype=None, **kwargs):
+        config = checked_config(config, {}, causal=True, builder="Decoder")
+        self.embedding, self.blocks, self.final_norm = make_layers(config, dtype)
+        inputs = {name: keras.Input((None,), dtype="int32", name=name)
+                  for name in ("token_ids", "padding_mask")}
+        x = self.embedding(inputs["token_ids"], padding_mask=inputs["padding_mask"])
+        for block in self.blocks:
+            x = block(x, inputs["padding_mask"])
+        if self.final_norm is not None:
+            x = self.final_norm(x)
+        super().__init__(inputs=inputs, outputs=x, config=config, dtype=dtype, **kwargs)
+
+    def logits(self, hidden_states):
+        """Vocabulary logits from hidden states, with the (tied) token embedding."""
+        return self.embedding.token_embedding(hidden_states, reverse=True)
+
+    def init_cache(self, batch_size, max_length, dtype="float32"):
+        """A zero key/value cache of shape (batch, layers, 2, max_length, heads, head_size)."""
+        c = self.config
+        return ops.zeros((batch_size, c.num_layers, 2, max_length, c.num_heads, c.head_size), dtype)
+
+    def call_with_cache(self, token_ids, padding_mask, cache, cache_index):
+        """Runs `token_ids` (batch, T) at positions `cache_index .. cache_index+T-1`.
+
+        `padding_mask` covers the whole cache length (batch, max_length). Returns
+        `(logits, hidden_states, cache)` with the new keys and values written in.
+        """
+        length = ops.shape(token_ids)[1]
+        positions = ops.slice(position_ids(padding_mask), [0, cache_index],
+                              [ops.shape(token_ids)[0], length])
+        x = self.embedding(token_ids, positions=positions)
+        layer_caches = []
+        for i, block in enumerate(self.blocks):
+            x, layer_cache = block(x, padding_mask, cache=cache[:, i], cache_index=cache_index)
+            layer_caches.append(layer_cache)
+        if self.final_norm is not None:
+            x = self.final_norm(x)
+        return self.logits(x), x, ops.stack(layer_caches, axis=1)
+
+
+def build_decoder(preset_or_config="gpt2_small", **overrides) -> Decoder:
+    """Builds a decoder from a preset name, dict, JSON path or `ModelConfig`, with field overrides.
+
+    Example: `build_decoder("gpt2_small", num_layers=6, hidden_size=512, num_heads=8)`.
+    """
+    dtype = overrides.pop("dtype", None)
+    return Decoder(checked_config(preset_or_config, overrides, True, "build_decoder"), dtype=dtype)

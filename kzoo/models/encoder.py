@@ -1,0 +1,43 @@
+"""BERT-style bidirectional encoder."""
+
+import keras
+
+from kzoo.models.backbone import Backbone, checked_config, make_layers
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class Encoder(Backbone):
+    """Functional encoder: `token_ids`, `segment_ids`, `padding_mask` → `sequence_output`, `pooled_output`.
+
+    The pooled output is tanh(dense(first token)), as in BERT.
+
+    Example:
+        >>> encoder = Encoder("bert_tiny")
+        >>> out = encoder({"token_ids": ids, "segment_ids": seg, "padding_mask": mask})
+        >>> out["pooled_output"].shape  # (batch, 128)
+    """
+
+    def __init__(self, config="bert_tiny", dtype=None, **kwargs):
+        config = checked_config(config, {}, causal=False, builder="Encoder")
+        self.embedding, self.blocks, self.final_norm = make_layers(config, dtype)
+        self.pooler = keras.layers.Dense(
+            config.hidden_size, activation="tanh", dtype=dtype, name="pooler",
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range))
+        inputs = {name: keras.Input((None,), dtype="int32", name=name)
+                  for name in ("token_ids", "segment_ids", "padding_mask")}
+        x = self.embedding(inputs["token_ids"], inputs["segment_ids"])
+        for block in self.blocks:
+            x = block(x, inputs["padding_mask"])
+        if self.final_norm is not None:
+            x = self.final_norm(x)
+        outputs = {"sequence_output": x, "pooled_output": self.pooler(x[:, 0, :])}
+        super().__init__(inputs=inputs, outputs=outputs, config=config, dtype=dtype, **kwargs)
+
+
+def build_encoder(preset_or_config="bert_tiny", **overrides) -> Encoder:
+    """Builds an encoder from a preset name, dict, JSON path or `ModelConfig`, with field overrides.
+
+    Example: `build_encoder("bert_base", dropout=0.0)`.
+    """
+    dtype = overrides.pop("dtype", None)
+    return Encoder(checked_config(preset_or_config, overrides, False, "build_encoder"), dtype=dtype)

@@ -1,0 +1,55 @@
+import pytest
+
+from kzoo.config import PRESETS, ModelConfig, resolve_config
+
+
+def test_json_round_trip_keeps_every_field():
+    config = resolve_config("gpt2_small", num_layers=3, dropout=0.2)
+    assert ModelConfig.from_json(config.to_json()) == config
+    assert (config.num_layers, config.dropout, config.norm_placement) == (3, 0.2, "pre")
+
+
+def test_unknown_field_is_named_with_a_suggestion():
+    with pytest.raises(ValueError, match=r"Unknown ModelConfig field 'hiden_size'.*'hidden_size'"):
+        ModelConfig.from_dict({"hiden_size": 64})
+
+
+@pytest.mark.parametrize("field,value,allowed", [
+    ("activation", "swish", "one of"),
+    ("norm_placement", "middle", "one of"),
+    ("dropout", 1.5, r"\[0, 1\)"),
+    ("num_layers", 0, ">= 1"),
+    ("hidden_size", "768", "type int"),
+    ("causal", 1, "type bool"),
+])
+def test_bad_values_name_field_value_and_what_is_allowed(field, value, allowed):
+    with pytest.raises(ValueError, match=rf"ModelConfig\.{field}=.*{allowed}"):
+        resolve_config("bert_tiny", **{field: value})
+
+
+def test_hidden_size_must_divide_by_heads():
+    with pytest.raises(ValueError, match="hidden_size=100 is not divisible by num_heads=12"):
+        ModelConfig(hidden_size=100, num_heads=12)
+
+
+def test_unknown_preset_lists_presets():
+    with pytest.raises(ValueError, match="Unknown preset 'bert_bas'.*'bert_base'"):
+        resolve_config("bert_bas")
+
+
+def test_presets_have_published_shapes():
+    shapes = {name: (c.num_layers, c.hidden_size, c.num_heads) for name, c in PRESETS.items()}
+    assert shapes["bert_tiny"] == (2, 128, 2) and shapes["bert_large"] == (24, 1024, 16)
+    assert shapes["gpt2_xl"] == (48, 1600, 25)
+    for name, c in PRESETS.items():
+        assert c.intermediate_size == 4 * c.hidden_size
+        if name.startswith("bert"):
+            assert (c.vocab_size, c.max_positions, c.num_segments, c.causal) == (30522, 512, 2, False)
+        else:
+            assert (c.vocab_size, c.max_positions, c.causal, c.norm_placement) == (50257, 1024, True, "pre")
+
+
+def test_config_loads_from_json_file(tmp_path):
+    path = tmp_path / "model.json"
+    path.write_text(resolve_config("bert_mini").to_json())
+    assert resolve_config(str(path)) == PRESETS["bert_mini"]

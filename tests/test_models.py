@@ -1,0 +1,99 @@
+"""Invariances of the backbones: padding, causality, cached decoding, serialization."""
+
+import keras
+import numpy as np
+import pytest
+
+import kzoo
+
+
+def _encoder_inputs(ids, mask):
+    return {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": mask}
+
+
+def test_padding_never_changes_real_positions_encoder(encoder_config, rng):
+    model = kzoo.build_encoder(encoder_config)
+    ids = rng.integers(1, 97, (2, 6)).astype("int32")
+    short = model(_encoder_inputs(ids, np.ones_like(ids)))
+    padded_ids = np.concatenate([ids, rng.integers(1, 97, (2, 4)).astype("int32")], axis=1)
+    mask = np.concatenate([np.ones((2, 6)), np.zeros((2, 4))], axis=1).astype("int32")
+    padded = model(_encoder_inputs(padded_ids, mask))
+    np.testing.assert_allclose(padded["sequence_output"][:, :6], short["sequence_output"], atol=1e-5)
+    np.testing.assert_allclose(padded["pooled_output"], short["pooled_output"], atol=1e-5)
+
+
+def test_left_padding_never_changes_real_positions_decoder(decoder_config, rng):
+    model = kzoo.build_decoder(decoder_config)
+    ids = rng.integers(1, 97, (1, 5)).astype("int32")
+    alone = model.logits(model({"token_ids": ids, "padding_mask": np.ones_like(ids)}))
+    padded_ids = np.concatenate([[[7, 7, 7]], ids], axis=1).astype("int32")
+    mask = np.array([[0, 0, 0, 1, 1, 1, 1, 1]], "int32")
+    padded = model.logits(model({"token_ids": padded_ids, "padding_mask": mask}))
+    np.testing.assert_allclose(padded[:, 3:], alone, atol=1e-5)
+
+
+def test_future_tokens_never_change_earlier_logits(decoder_config, rng):
+    model = kzoo.build_decoder(decoder_config)
+    ids = rng.integers(1, 97, (1, 8)).astype("int32")
+    changed = ids.copy()
+    changed[0, 5:] = (changed[0, 5:] + 1) % 97
+    logits = [model.logits(model({"token_ids": x, "padding_mask": np.ones_like(x)})) for x in (ids, changed)]
+    np.testing.assert_allclose(logits[0][:, :5], logits[1][:, :5], atol=1e-6)
+    assert np.abs(np.asarray(logits[0][:, 5:]) - np.asarray(logits[1][:, 5:])).max() > 1e-3
+
+
+def test_bidirectional_encoder_does_see_future_tokens(encoder_config, rng):
+    model = kzoo.build_encoder(encoder_config)
+    ids = rng.integers(1, 97, (1, 8)).astype("int32")
+    changed = ids.copy()
+    changed[0, -1] = (changed[0, -1] + 1) % 97
+    a, b = (model(_encoder_inputs(x, np.ones_like(x)))["sequence_output"] for x in (ids, changed))
+    assert np.abs(np.asarray(a[:, 0]) - np.asarray(b[:, 0])).max() > 1e-4
+
+
+def test_cached_steps_equal_full_forward(decoder_config, rng):
+    model = kzoo.build_decoder(decoder_config)
+    ids = rng.integers(1, 97, (2, 9)).astype("int32")
+    mask = np.ones_like(ids)
+    mask[1, :2] = 0  # the second row is left-padded
+    full = model.logits(model({"token_ids": ids, "padding_mask": mask}))
+    cache = model.init_cache(2, 12)
+    cache_mask = np.concatenate([mask, np.ones((2, 3), "int32")], axis=1)
+    prefill, _, cache = model.call_with_cache(ids[:, :4], cache_mask, cache, 0)
+    steps = [prefill]
+    for i in range(4, 9):
+        step, _, cache = model.call_with_cache(ids[:, i:i + 1], cache_mask, cache, i)
+        steps.append(step)
+    np.testing.assert_allclose(np.concatenate(steps, axis=1)[mask == 1], np.asarray(full)[mask == 1],
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["encoder", "decoder"])
+def test_save_and_load_in_safe_mode_gives_identical_outputs(kind, encoder_config, decoder_config,
+                                                            tmp_path, rng):
+    model = (kzoo.build_encoder(encoder_config, dropout=0.1) if kind == "encoder"
+             else kzoo.build_decoder(decoder_config))
+    ids = rng.integers(1, 97, (2, 5)).astype("int32")
+    inputs = {"token_ids": ids, "padding_mask": np.ones_like(ids)}
+    if kind == "encoder":
+        inputs["segment_ids"] = np.zeros_like(ids)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert type(loaded) is type(model) and loaded.config == model.config
+    for new, old in zip(keras.tree.flatten(loaded(inputs)), keras.tree.flatten(model(inputs))):
+        np.testing.assert_array_equal(new, old)
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in loaded._flatten_layers())
+
+
+def test_builders_reject_the_other_family(decoder_config):
+    with pytest.raises(ValueError, match="use build_decoder"):
+        kzoo.build_encoder(decoder_config)
+
+
+def test_summary_names_the_layers():
+    lines = []
+    kzoo.build_encoder("bert_tiny").summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    for name in ("embedding", "block_0", "block_1", "pooler", "4,385,920"):
+        assert name in text
