@@ -1,0 +1,46 @@
+"""Raw text files → documents → sentences, with errors that name the file and line."""
+
+import re
+from pathlib import Path
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+
+
+def read_text(path) -> str:
+    """Reads a UTF-8 text file; empty or non-UTF-8 files raise a ValueError naming the line."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file; check the path (relative paths start at {Path.cwd()}).")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}, line {line}: byte {raw[error.start]:#04x} is not valid UTF-8. "
+            f"Re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 {path.name}`).") from None
+    if not text.strip():
+        raise ValueError(f"{path}: the file is empty; give a file with text in it.")
+    return text
+
+
+def read_documents(paths, one_document_per_file=False) -> list[str]:
+    """Documents from text files: separated by blank lines, or one per file.
+
+    Example: `read_documents(["wiki.valid.raw"])` → one string per paragraph.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    documents = []
+    for path in paths:
+        text = read_text(path)
+        if one_document_per_file:
+            documents.append(" ".join(text.split()))
+        else:
+            documents += [" ".join(block.split()) for block in re.split(r"\n\s*\n", text) if block.strip()]
+    return documents
+
+
+def split_sentences(document: str) -> list[str]:
+    """Splits after . ! ? when the next word starts like a sentence (capital, digit, quote)."""
+    return [s for s in _SENTENCE_END.split(document) if s]
