@@ -1,0 +1,37 @@
+"""TF Serving's directory layout: `<base>/<name>/<version>/`, integer versions, never overwritten."""
+
+import os
+import shutil
+from pathlib import Path
+
+
+def next_version_dir(model_dir) -> Path:
+    """The directory for the next integer version under `model_dir` (1 for a new model)."""
+    model_dir = Path(model_dir)
+    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return model_dir / str(max(versions, default=0) + 1)
+
+
+def publish(staging_dir, version_dir) -> Path:
+    """Moves a finished export into place in one rename, so servers never see half a model."""
+    version_dir = Path(version_dir)
+    if version_dir.exists():
+        shutil.rmtree(staging_dir)
+        raise FileExistsError(f"{version_dir} exists; versions are never overwritten. Export again for a new one.")
+    os.replace(staging_dir, version_dir)
+    return version_dir
+
+
+def write_models_config(base_dir, names, batching=True) -> Path:
+    """Writes `models.config` (one entry per model) and, with `batching`, `batching.config`."""
+    base_dir = Path(base_dir)
+    entries = "".join(
+        f"  config {{\n    name: '{name}'\n    base_path: '/models/{name}'\n    model_platform: 'tensorflow'\n"
+        f"    model_version_policy {{ latest {{ num_versions: 2 }} }}\n  }}\n" for name in names)
+    (base_dir / "models.config").write_text(f"model_config_list {{\n{entries}}}\n")
+    if batching:
+        (base_dir / "batching.config").write_text(
+            "max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n"
+            "max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 4 }\n"
+            "allowed_batch_sizes: 1\nallowed_batch_sizes: 8\nallowed_batch_sizes: 32\n")
+    return base_dir / "models.config"

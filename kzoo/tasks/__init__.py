@@ -1,0 +1,6 @@
+"""Backbone + head = a `fit`-ready keras.Model."""
+
+from kzoo.tasks.classifier import Classifier
+from kzoo.tasks.pretraining import CausalLM, MaskedLMPretrainer
+
+__all__ = ["CausalLM", "Classifier", "MaskedLMPretrainer"]

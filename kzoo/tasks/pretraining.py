@@ -1,0 +1,80 @@
+"""Pretraining tasks: masked LM + next-sentence prediction for encoders, causal LM for decoders."""
+
+import keras
+from keras_hub.layers import MaskedLMHead
+from keras_hub.metrics import Perplexity
+
+from kzoo.layers.transformer_block import ACTIVATION_FUNCTIONS
+from kzoo.tasks.task import Task, backbone_inputs
+
+
+def _sparse_ce(reduction="sum_over_batch_size"):
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=reduction)
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class MaskedLMPretrainer(Task):
+    """BERT pretraining: MLM logits at `mask_positions` and NSP logits from the pooled output.
+
+    The masked positions are gathered before the vocabulary projection, so the
+    large matmul runs on the ~15% of tokens that carry a loss. Feed it
+    `kzoo.data.mlm_nsp_batches`; the MLM loss averages over masked positions only.
+
+    Example:
+        >>> model = MaskedLMPretrainer(kzoo.build_encoder("bert_tiny"))
+        >>> model.compile()
+        >>> model.fit(mlm_nsp_batches(...), steps_per_epoch=100)
+    """
+
+    default_learning_rate = 1e-4
+
+    def __init__(self, backbone, **kwargs):
+        config = backbone.config
+        inputs = {**backbone_inputs(backbone),
+                  "mask_positions": keras.Input((None,), dtype="int32", name="mask_positions")}
+        features = backbone({k: inputs[k] for k in backbone.input})
+        self.mlm_head = MaskedLMHead(
+            vocabulary_size=config.vocab_size, token_embedding=backbone.embedding.token_embedding,
+            intermediate_activation=ACTIVATION_FUNCTIONS[config.activation],
+            layer_norm_epsilon=config.layer_norm_epsilon,
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range),
+            dtype=backbone.dtype_policy, name="mlm_head")
+        self.nsp_head = keras.layers.Dense(
+            2, kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range),
+            dtype=backbone.dtype_policy, name="nsp_head")
+        outputs = {"mlm": self.mlm_head(features["sequence_output"], mask_positions=inputs["mask_positions"]),
+                   "nsp": self.nsp_head(features["pooled_output"])}
+        super().__init__(inputs=inputs, outputs=outputs, backbone=backbone, head_config={}, **kwargs)
+
+    def default_loss(self):
+        return {"mlm": _sparse_ce("mean_with_sample_weight"), "nsp": _sparse_ce()}
+
+    def default_weighted_metrics(self):
+        return {"mlm": [keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                        Perplexity(from_logits=True, name="perplexity")],
+                "nsp": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class CausalLM(Task):
+    """Next-token prediction on a kzoo decoder: `token_ids`, `padding_mask` → vocabulary logits.
+
+    Feed it `kzoo.data.causal_lm_batches` (labels are the inputs shifted by one).
+
+    Example:
+        >>> lm = CausalLM(kzoo.build_decoder("gpt2_small"))
+        >>> lm.compile(); lm.fit(batches, epochs=1)
+    """
+
+    default_learning_rate = 3e-4
+
+    def __init__(self, backbone, **kwargs):
+        inputs = backbone_inputs(backbone)
+        logits = backbone.logits(backbone(inputs))
+        super().__init__(inputs=inputs, outputs=logits, backbone=backbone, head_config={}, **kwargs)
+
+    def default_loss(self):
+        return _sparse_ce()
+
+    def default_metrics(self):
+        return [Perplexity(from_logits=True, name="perplexity")]

@@ -1,0 +1,59 @@
+"""What every task shares: a backbone plus a head, saved as the backbone and the head's arguments."""
+
+import keras
+
+
+class Task(keras.Model):
+    """A functional `keras.Model` made of a kzoo backbone and a head, ready for `fit`.
+
+    Subclasses wire the graph, pass their constructor arguments as `head_config`
+    (so saving needs no graph serialization), and define `default_loss()`,
+    `default_metrics()` and `default_learning_rate`.
+    """
+
+    default_learning_rate = 5e-5
+
+    def __init__(self, *args, backbone, head_config: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.backbone = backbone
+        self.head_config = head_config
+
+    def get_config(self):
+        return {"backbone": keras.saving.serialize_keras_object(self.backbone),
+                "name": self.name, **self.head_config}
+
+    @classmethod
+    def from_config(cls, config):
+        config = {**config, "backbone": keras.saving.deserialize_keras_object(config["backbone"])}
+        return cls(**config)
+
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", weighted_metrics="auto", **kwargs):
+        """Keras `compile` with this task's defaults wherever "auto" is left.
+
+        The default optimizer is AdamW at `default_learning_rate` with weight decay
+        0.01 (LayerNorm and biases excluded) and global-norm clipping at 1.0.
+        """
+        if optimizer == "auto":
+            from kzoo.training.optimizer import make_optimizer
+
+            optimizer = make_optimizer(self.default_learning_rate)
+        super().compile(
+            optimizer=optimizer,
+            loss=self.default_loss() if loss == "auto" else loss,
+            metrics=self.default_metrics() if metrics == "auto" else metrics,
+            weighted_metrics=self.default_weighted_metrics() if weighted_metrics == "auto" else weighted_metrics,
+            **kwargs)
+
+    def default_loss(self):
+        raise NotImplementedError
+
+    def default_metrics(self):
+        return None
+
+    def default_weighted_metrics(self):
+        return None
+
+
+def backbone_inputs(backbone) -> dict:
+    """Fresh `keras.Input`s with the backbone's input names."""
+    return {name: keras.Input((None,), dtype="int32", name=name) for name in backbone.input}

@@ -1,0 +1,39 @@
+"""The one training loop: `fit` with checkpoints, exact resume, a NaN guard and TensorBoard."""
+
+import math
+from pathlib import Path
+
+import keras
+
+from kzoo.training.checkpoints import CheckpointSaver, NaNGuard, checkpoint_manager, restore_latest
+from kzoo.training.monitoring import TrainingScalars
+
+
+def train(task, batches, run_dir, total_steps, checkpoint_every=100, keep=3, tokens_per_batch=None,
+          verbose="auto", validation_data=None):
+    """Trains a compiled task for `total_steps`, resuming from `run_dir/checkpoints` if present.
+
+    The batches must be deterministic for a given seed (kzoo's pipelines are):
+    on resume, the batches already consumed are skipped, so the run continues as
+    if it had never stopped. Each Keras "epoch" is one checkpoint interval.
+    Returns the Keras `History`.
+    """
+    run_dir = Path(run_dir)
+    manager = checkpoint_manager(task, run_dir / "checkpoints", keep)
+    step = restore_latest(task, run_dir / "checkpoints")
+    if step >= total_steps:
+        return keras.callbacks.History()
+    guard = NaNGuard()
+    callbacks = [guard, CheckpointSaver(manager),
+                 keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=max(1, checkpoint_every // 5))]
+    if tokens_per_batch:
+        callbacks.append(TrainingScalars(run_dir / "logs", tokens_per_batch, every=max(1, checkpoint_every // 5)))
+    history = task.fit(
+        batches.skip(step), epochs=math.ceil(total_steps / checkpoint_every), initial_epoch=step // checkpoint_every,
+        steps_per_epoch=checkpoint_every, callbacks=callbacks, verbose=verbose, validation_data=validation_data)
+    if guard.bad_step is not None:
+        raise FloatingPointError(
+            f"loss became NaN or infinite at step {guard.bad_step}; the last good checkpoint "
+            f"(step {manager.checkpoints[-1].split('-')[-1] if manager.checkpoints else 'none'}) is kept in "
+            f"{run_dir / 'checkpoints'}. Lower the learning rate or enable clipping, then resume.")
+    return history

@@ -1,0 +1,72 @@
+"""AdamW with BERT-style weight-decay exclusions, warmup + decay, clipping, accumulation and EMA."""
+
+import math
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup to `peak` over `warmup_steps`, then linear or cosine decay to `peak * end_ratio`.
+
+    lr(s) = peak * s / warmup                                      for s < warmup
+    lr(s) = peak * (end + (1 - end) * f(p)),  p = (s - warmup) / (total - warmup)
+    with f(p) = 1 - p (linear) or (1 + cos(pi * p)) / 2 (cosine), and lr = peak * end after `total_steps`.
+    """
+
+    def __init__(self, peak, total_steps, warmup_steps=0, decay="linear", end_ratio=0.0):
+        if decay not in ("linear", "cosine", "constant"):
+            raise ValueError(f"decay={decay!r} is invalid: expected 'linear', 'cosine' or 'constant'.")
+        if not 0 <= warmup_steps <= total_steps:
+            raise ValueError(f"warmup_steps={warmup_steps} must lie in [0, total_steps={total_steps}].")
+        self.peak, self.total_steps, self.warmup_steps = peak, total_steps, warmup_steps
+        self.decay, self.end_ratio = decay, end_ratio
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        warmup = ops.minimum(1.0, (step + 0.0) / max(self.warmup_steps, 1)) if self.warmup_steps else 1.0
+        progress = ops.clip((step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1), 0.0, 1.0)
+        if self.decay == "linear":
+            shape = 1.0 - progress
+        elif self.decay == "cosine":
+            shape = 0.5 * (1.0 + ops.cos(math.pi * progress))
+        else:
+            shape = 1.0
+        decayed = self.end_ratio + (1.0 - self.end_ratio) * shape
+        return self.peak * ops.where(step < self.warmup_steps, warmup, decayed)
+
+    def get_config(self):
+        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps,
+                "decay": self.decay, "end_ratio": self.end_ratio}
+
+
+def make_optimizer(learning_rate=1e-4, total_steps=None, warmup_steps=0, decay="linear",
+                   weight_decay=0.01, decay_norms=False, decay_biases=False, decay_embeddings=True,
+                   clipnorm=1.0, accumulation_steps=None, ema_momentum=None, end_ratio=0.0):
+    """AdamW as BERT trains it.
+
+    Weight decay skips LayerNorm scales/offsets and biases unless asked for,
+    and embeddings when `decay_embeddings=False`. `total_steps` turns on the
+    `WarmupDecay` schedule; `accumulation_steps` sums gradients over that many
+    batches per update; `ema_momentum` keeps an exponential moving average of the
+    weights (swap it in with `optimizer.finalize_variable_values`).
+
+    Example: `make_optimizer(1e-4, total_steps=10_000, warmup_steps=1_000, decay="cosine")`.
+    """
+    schedule = (WarmupDecay(learning_rate, total_steps, warmup_steps, decay, end_ratio)
+                if total_steps else learning_rate)
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
+        global_clipnorm=clipnorm, gradient_accumulation_steps=accumulation_steps,
+        use_ema=ema_momentum is not None, ema_momentum=ema_momentum or 0.99)
+    optimizer.exclude_from_weight_decay(var_names=excluded_names(decay_norms, decay_biases, decay_embeddings))
+    return optimizer
+
+
+def excluded_names(decay_norms=False, decay_biases=False, decay_embeddings=True) -> list[str]:
+    """Variable names (Keras short names) that get no weight decay."""
+    names = [] if decay_norms else ["gamma", "beta"]
+    names += [] if decay_biases else ["bias"]
+    names += [] if decay_embeddings else ["embeddings"]
+    return names
