@@ -20,12 +20,13 @@ def mlm_nsp_batches(examples, masking: MaskingConfig, batch_size, is_continuatio
     (seed, epoch, example index): fresh every epoch unless `static_masking`, and
     identical when a run is repeated or resumed.
     """
-    base = _as_dataset(examples)
+    indexed = _as_dataset(examples).enumerate()
+    if shuffle_buffer:  # a fixed seed still reshuffles every epoch, the same way in every run
+        indexed = indexed.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
     def one_epoch(epoch):
-        data = base.shuffle(shuffle_buffer, seed=tf.cast(seed, tf.int64) * 7919 + epoch) if shuffle_buffer else base
         mask_epoch = tf.zeros_like(epoch) if static_masking else epoch
-        return data.enumerate().map(
+        return indexed.map(
             lambda index, example: _mlm_example(example, masking, is_continuation,
                                                 tf.stack([seed * 100_003 + mask_epoch, index])),
             num_parallel_calls=AUTOTUNE, deterministic=True)
