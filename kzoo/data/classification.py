@@ -21,13 +21,20 @@ def read_classification(path, text_column="sentence", pair_column=None, label_co
     return data
 
 
-def classification_batches(data: dict, encode, batch_size, shuffle=True, seed=0):
-    """`(inputs, labels)` batches; `encode` is a `TextPairEncoder` (runs in tf.data)."""
+def classification_batches(data: dict, encode, batch_size, shuffle=True, seed=0, input_names=None):
+    """`(inputs, labels)` batches; `encode` is a `TextPairEncoder` (runs in tf.data).
+
+    `input_names` keeps only the model's inputs (decoders take no `segment_ids`).
+    """
     dataset = tf.data.Dataset.from_tensor_slices(data)
     if shuffle:
         dataset = dataset.shuffle(len(data["label"]), seed=seed)
     dataset = dataset.batch(batch_size)
-    return dataset.map(lambda b: (encode(b["text"], b.get("pair")), b["label"]),
+    def features(batch):
+        inputs = encode(batch["text"], batch.get("pair"))
+        return {k: v for k, v in inputs.items() if input_names is None or k in input_names}, batch["label"]
+
+    return dataset.map(features,
                        num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 

@@ -50,7 +50,7 @@ def causal_lm_windows(texts, tokenizer, sequence_length, end_token_id, tokenize_
     Documents are tokenized, each followed by `end_token_id`, and concatenated.
     Window k holds tokens [kL, (k+1)L) and its labels are tokens [kL+1, (k+1)L+1):
     every token is an input once and a label once, with no padding. Only the
-    final partial window (fewer than L+1 tokens) is dropped.
+    tokens of the final window (at most L) are not used as inputs.
     """
     def with_end_token(batch):
         ids = tokenizer(batch)
@@ -59,13 +59,21 @@ def causal_lm_windows(texts, tokenizer, sequence_length, end_token_id, tokenize_
         return tf.concat([ids, end], axis=1).flat_values
 
     tokens = _as_dataset(texts).batch(tokenize_batch).map(with_end_token).unbatch()
-    windows = tokens.batch(sequence_length, drop_remainder=True)
+    # The last window may be partial: it is never an input, but lends its first token
+    # as the final label of the window before it.
+    windows = tokens.batch(sequence_length)
 
     def pair_with_next(previous, current):
         return current, {"token_ids": previous, "labels": tf.concat([previous[1:], current[:1]], 0)}
 
-    initial = tf.zeros([sequence_length], tokens.element_spec.dtype)
-    return windows.scan(initial, pair_with_next).skip(1)
+    def full(window):
+        return tf.shape(window["token_ids"])[0] == sequence_length
+
+    def fixed_shape(window):
+        return {k: tf.ensure_shape(v, [sequence_length]) for k, v in window.items()}
+
+    initial = tf.zeros([0], tokens.element_spec.dtype)
+    return windows.scan(initial, pair_with_next).filter(full).map(fixed_shape)
 
 
 def causal_lm_batches(windows, batch_size, seed=0, shuffle_buffer=10_000):

@@ -31,7 +31,7 @@ def restore_latest(task, directory) -> int:
         try:
             _checkpoint(task).restore(path).assert_existing_objects_matched()
             return int(task.optimizer.iterations.numpy())
-        except (tf.errors.OpError, ValueError, AssertionError) as error:
+        except (tf.errors.OpError, ValueError, AssertionError, IndexError) as error:  # IndexError: truncated file
             warnings.warn(f"checkpoint {path} is unreadable ({type(error).__name__}: "
                           f"{str(error).splitlines()[0][:200]}); trying an older one.")
     if candidates:

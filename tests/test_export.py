@@ -1,0 +1,120 @@
+"""Raw-text SavedModels: signatures, TF-Serving op coverage, fresh-process parity, layout, bad requests."""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kzoo
+from kzoo.export import check_serving_ops, export_saved_model, predict_in_fresh_process, write_models_config
+from kzoo.export.layout import publish
+from kzoo.export.op_check import graph_ops
+from kzoo.export.warmup import read_warmup_requests
+from kzoo.tasks import Classifier
+from kzoo.text import TextPairEncoder, learn_wordpiece_vocabulary, load_wordpiece
+
+DATA = Path(__file__).parent / "data"
+TEXTS = ["a charming and affecting journey", "a dull , lifeless movie", ""]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_wordpiece(learn_wordpiece_vocabulary(DATA / "wikitext2_sample.txt", 800))
+
+
+@pytest.fixture(scope="module")
+def classifier(tokenizer):
+    keras.utils.set_random_seed(0)
+    backbone = kzoo.build_encoder("bert_tiny", vocab_size=tokenizer.vocabulary_size(), max_positions=32)
+    return Classifier(backbone, num_classes=3, label_names=["neg", "neutral", "pos"])
+
+
+@pytest.fixture(scope="module")
+def exported(classifier, tokenizer, tmp_path_factory):
+    return export_saved_model(classifier, tokenizer, tmp_path_factory.mktemp("models") / "clf", sequence_length=32)
+
+
+def _keras_probabilities(classifier, tokenizer, texts, pair=None):
+    inputs = TextPairEncoder(tokenizer, 32)(tf.constant(texts), None if pair is None else tf.constant(pair))
+    return tf.nn.softmax(classifier(inputs)).numpy()
+
+
+def test_fresh_process_with_only_tf_and_tf_text_matches_keras(exported, classifier, tokenizer):
+    outputs = predict_in_fresh_process(exported, {"text": TEXTS})
+    expected = _keras_probabilities(classifier, tokenizer, TEXTS)
+    np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5)
+    assert outputs["labels"] == [["neg", "neutral", "pos"][i] for i in expected.argmax(-1)]
+    assert outputs["label_ids"] == expected.argmax(-1).tolist()
+
+
+def test_embed_signature_gives_pooled_and_unit_mean_embeddings(exported, classifier, tokenizer):
+    outputs = tf.saved_model.load(str(exported)).signatures["embed"](text=tf.constant(TEXTS[:2]))
+    inputs = TextPairEncoder(tokenizer, 32)(tf.constant(TEXTS[:2]))
+    np.testing.assert_allclose(outputs["pooled"], classifier.backbone(inputs)["pooled_output"], atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(outputs["mean"], axis=-1), 1.0, atol=1e-5)
+
+
+def test_export_holds_only_tensorflow_and_tf_text_ops(exported):
+    ops = check_serving_ops(exported)
+    assert "FastWordpieceTokenizeWithOffsets" in ops and not ops & {"PyFunc", "EagerPyFunc"}
+
+
+def test_op_check_rejects_python_callbacks(tmp_path):
+    module = tf.Module()
+    module.f = tf.function(lambda x: tf.py_function(lambda v: v * 2, [x], tf.float32),
+                           input_signature=[tf.TensorSpec([None], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / "py"), signatures={"serving_default": module.f})
+    assert "EagerPyFunc" in graph_ops(tmp_path / "py")
+    with pytest.raises(ValueError, match=r"Python ops \['EagerPyFunc'\]"):
+        check_serving_ops(tmp_path / "py")
+
+
+def test_vocabulary_is_stored_in_assets(exported, tokenizer):
+    vocabulary = (exported / "assets" / "vocab.txt").read_text().splitlines()
+    assert vocabulary == tokenizer.get_vocabulary()
+
+
+def test_versions_are_integers_and_never_overwritten(classifier, tokenizer, tmp_path):
+    first = export_saved_model(classifier, tokenizer, tmp_path / "clf", sequence_length=32)
+    second = export_saved_model(classifier, tokenizer, tmp_path / "clf", sequence_length=32)
+    assert (first.name, second.name) == ("1", "2")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    with pytest.raises(FileExistsError, match="versions are never overwritten"):
+        publish(staging, first)
+    assert not [p for p in (tmp_path / "clf").iterdir() if p.name.startswith(".")]
+
+
+def test_warmup_requests_parse_one_per_signature(exported):
+    logs = read_warmup_requests(exported)
+    assert sorted(log.predict_log.request.model_spec.signature_name for log in logs) == ["embed", "serving_default"]
+    request = logs[0].predict_log.request
+    assert request.model_spec.name == "clf" and tf.make_ndarray(request.inputs["text"]).shape == (1,)
+
+
+def test_models_config_lists_every_model(tmp_path):
+    config = write_models_config(tmp_path, ["sst2", "gpt"]).read_text()
+    assert config.count("config {") == 2 and "base_path: '/models/gpt'" in config
+    assert "max_batch_size" in (tmp_path / "batching.config").read_text()
+
+
+def test_bad_requests_get_defined_outputs(exported, classifier, tokenizer):
+    serve = tf.saved_model.load(str(exported)).signatures["serving_default"]
+    empty_batch = serve(text=tf.constant([], tf.string))
+    assert empty_batch["probabilities"].shape == (0, 3)
+    long_text = " ".join(["movie"] * 2000)
+    truncated = " ".join(["movie"] * 30)  # 30 pieces + [CLS] + [SEP] = the 32-token maximum
+    np.testing.assert_allclose(serve(text=tf.constant([long_text]))["probabilities"],
+                               serve(text=tf.constant([truncated]))["probabilities"], atol=1e-6)
+    broken = serve(text=tf.constant([b"bad \xff\xfe bytes"]))
+    replaced = serve(text=tf.constant(["bad \ufffd\ufffd bytes"]))
+    np.testing.assert_allclose(broken["probabilities"], replaced["probabilities"], atol=1e-6)
+
+
+def test_pair_classifier_signature(classifier, tokenizer, tmp_path):
+    version = export_saved_model(classifier, tokenizer, tmp_path / "pairs", sequence_length=32, pair=True)
+    outputs = predict_in_fresh_process(version, {"text": ["who wrote it?"], "text_pair": ["it was written by me"]})
+    expected = _keras_probabilities(classifier, tokenizer, ["who wrote it?"], ["it was written by me"])
+    np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5)

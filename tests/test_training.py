@@ -1,0 +1,103 @@
+"""Optimizer, schedule and the training loop's safety: resume, corrupt checkpoints, NaN guard, logs."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import training_worker
+from kzoo.training import WarmupDecay, make_optimizer, train
+from kzoo.training.checkpoints import checkpoint_steps
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.mark.parametrize("decay", ["linear", "cosine"])
+def test_schedule_matches_the_formula(decay):
+    schedule = WarmupDecay(2e-4, total_steps=110, warmup_steps=10, decay=decay, end_ratio=0.1)
+    for step in (0, 5, 10, 35, 60, 110, 500):
+        if step < 10:
+            expected = 2e-4 * step / 10
+        else:
+            p = min((step - 10) / 100, 1.0)
+            shape = 1 - p if decay == "linear" else (1 + math.cos(math.pi * p)) / 2
+            expected = 2e-4 * (0.1 + 0.9 * shape)
+        assert float(schedule(step)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_weight_decay_skips_norms_biases_and_optionally_embeddings():
+    task = training_worker.make_task()
+    optimizer = make_optimizer(decay_embeddings=False)
+    optimizer.build(task.trainable_variables)
+    decayed = {v.path for v in task.trainable_variables if optimizer._use_weight_decay(v)}
+    assert "block_0/ffn_in/kernel" in decayed and "classifier_head/kernel" in decayed
+    for path in ("block_0/attention_norm/gamma", "block_0/ffn_in/bias", "embedding/norm/beta",
+                 "embedding/token_embedding/embeddings"):
+        assert path not in decayed
+    with_embeddings = make_optimizer()
+    with_embeddings.build(task.trainable_variables)
+    assert any("token_embedding" in v.path and with_embeddings._use_weight_decay(v) for v in task.trainable_variables)
+
+
+def _weights(task):
+    return [np.asarray(w) for w in task.weights]
+
+
+def test_sigkill_mid_run_then_resume_equals_uninterrupted_run(tmp_path):
+    reference = training_worker.run(tmp_path / "reference")
+    worker = subprocess.Popen([sys.executable, training_worker.__file__, str(tmp_path / "killed")],
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
+    deadline = time.time() + 120
+    while time.time() < deadline and len(checkpoint_steps(tmp_path / "killed" / "checkpoints")) < 2:
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    steps = checkpoint_steps(tmp_path / "killed" / "checkpoints")
+    assert steps and steps[-1] < training_worker.TOTAL_STEPS, "the worker was not killed mid-run"
+    resumed = training_worker.run(tmp_path / "killed")
+    assert int(resumed.optimizer.iterations.numpy()) == training_worker.TOTAL_STEPS
+    for a, b in zip(_weights(reference), _weights(resumed)):
+        np.testing.assert_array_equal(a, b)  # bit-identical: same data position, RNG and optimizer state
+
+
+def test_truncated_checkpoint_is_skipped_with_a_warning(tmp_path):
+    training_worker.run(tmp_path / "run", total_steps=15)
+    latest = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    data_file = Path(latest + ".data-00000-of-00001")
+    data_file.write_bytes(data_file.read_bytes()[:100])
+    task = training_worker.make_task()
+    from kzoo.training.checkpoints import restore_latest
+    with pytest.warns(UserWarning, match="ckpt-15 is unreadable"):
+        assert restore_latest(task, tmp_path / "run" / "checkpoints") == 10
+
+
+def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    import keras
+    task = training_worker.make_task()
+
+    def loss_that_breaks_at_step_12(y, logits):
+        loss = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        return tf.where(task.optimizer.iterations >= 12, np.nan, loss)
+
+    task.compile(optimizer=make_optimizer(1e-3), loss=loss_that_breaks_at_step_12)
+    with pytest.raises(FloatingPointError, match=r"NaN or infinite at step 13.*last good checkpoint \(step 10\)"):
+        train(task, training_worker.batches(), tmp_path / "run", 30, checkpoint_every=5, verbose=0)
+    assert checkpoint_steps(tmp_path / "run" / "checkpoints")[-1] == 10
+
+
+def test_tensorboard_events_hold_the_promised_scalars(tmp_path):
+    task = training_worker.make_task()
+    train(task, training_worker.batches(), tmp_path / "run", 10, checkpoint_every=5, tokens_per_batch=128,
+          verbose=0)
+    tags = set()
+    for path in (tmp_path / "run" / "logs").rglob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags |= {value.tag for value in event.summary.value}
+    assert {"epoch_loss", "epoch_accuracy", "learning_rate", "tokens_per_second"} <= tags
