@@ -13,8 +13,7 @@ import json, sys
 import tensorflow as tf, tensorflow_text  # noqa: F401  (TF Text ops, as TF Serving links them)
 request = json.loads(sys.stdin.read())
 loaded = tf.saved_model.load(request["path"])
-inputs = {k: tf.constant(v, dtype=tf.string if isinstance((v or [""])[0], str) else None)
-          for k, v in request["inputs"].items()}
+inputs = {k: tf.constant(v, tf.string) if v == [] else tf.constant(v) for k, v in request["inputs"].items()}
 outputs = loaded.signatures[request["signature"]](**inputs)
 forbidden = sorted(m for m in ("kzoo", "keras_hub") if m in sys.modules)
 print(json.dumps({"outputs": {k: v.numpy().tolist() if v.dtype != tf.string else

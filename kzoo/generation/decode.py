@@ -1,0 +1,200 @@
+"""The decode loop: greedy, sampling (temperature, top-k, top-p) and beam search over a KV cache.
+
+One `keras.ops.while_loop` per call, over a cache preallocated for prompt + new tokens.
+kzoo writes its own loop rather than using keras_hub's samplers because those lack
+repetition penalties, stop sequences, minimum lengths and Hugging Face's beam-search
+length penalty, and re-run the whole prompt on their first step.
+"""
+
+from dataclasses import dataclass, field
+
+import keras
+from keras import ops
+
+from kzoo.generation.processors import NEG_INF, repetition_penalty, seen_tokens, top_k_filter, top_p_filter
+
+METHODS = ("greedy", "sample", "beam")
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """What to generate and how. `end_token_id` and `stop_sequences` (lists of ids) end a row."""
+
+    max_new_tokens: int = 32
+    method: str = "greedy"
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    min_new_tokens: int = 0
+    num_beams: int = 4
+    length_penalty: float = 1.0
+    early_stopping: bool = True
+    end_token_id: int | None = None
+    pad_token_id: int = 0
+    stop_sequences: tuple = field(default_factory=tuple)
+    seed: int | None = None
+
+    def __post_init__(self):
+        checks = {"method": self.method in METHODS, "max_new_tokens": self.max_new_tokens >= 1,
+                  "temperature": self.temperature > 0, "top_k": self.top_k >= 0,
+                  "top_p": 0 < self.top_p <= 1, "repetition_penalty": self.repetition_penalty > 0,
+                  "num_beams": self.num_beams >= 1, "min_new_tokens": 0 <= self.min_new_tokens <= self.max_new_tokens}
+        allowed = {"method": f"one of {METHODS}", "max_new_tokens": ">= 1", "temperature": "> 0",
+                   "top_k": ">= 0 (0 = off)", "top_p": "in (0, 1]", "repetition_penalty": "> 0 (1 = off)",
+                   "num_beams": ">= 1", "min_new_tokens": "in [0, max_new_tokens]"}
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"GenerationConfig.{name}={getattr(self, name)!r} is invalid: expected {allowed[name]}.")
+
+
+def next_token_logits(logits, seen, step, config: GenerationConfig):
+    """Applies penalties, the minimum length and (when sampling) temperature / top-k / top-p."""
+    logits = ops.cast(logits, "float32")
+    if config.repetition_penalty != 1.0:
+        logits = repetition_penalty(logits, seen, config.repetition_penalty)
+    if config.end_token_id is not None and config.min_new_tokens:
+        is_end = ops.arange(logits.shape[-1]) == config.end_token_id
+        logits = ops.where(ops.logical_and(is_end[None], step < config.min_new_tokens), NEG_INF, logits)
+    if config.method != "greedy":
+        logits = logits / config.temperature
+        if not isinstance(config.top_k, int) or config.top_k:
+            logits = top_k_filter(logits, config.top_k)
+        if not isinstance(config.top_p, float) or config.top_p < 1.0:
+            logits = top_p_filter(logits, config.top_p)
+    return logits
+
+
+def _prefill(decoder, token_ids, padding_mask, config):
+    batch, prompt_length = ops.shape(token_ids)
+    total = prompt_length + config.max_new_tokens
+    mask = ops.concatenate([ops.cast(padding_mask, "int32"),
+                            ops.ones((batch, config.max_new_tokens), "int32")], axis=1)
+    tokens = ops.concatenate([ops.cast(token_ids, "int32"),
+                              ops.full((batch, config.max_new_tokens), config.pad_token_id, "int32")], axis=1)
+    cache = decoder.init_cache(batch, total, dtype=decoder.compute_dtype)
+    logits, _, cache = decoder.call_with_cache(tokens[:, :prompt_length], mask, cache, 0)
+    return tokens, mask, cache, logits[:, -1, :]
+
+
+def _stopped(tokens, position, token, config):
+    done = ops.zeros_like(token, "bool")
+    if config.end_token_id is not None:
+        done = token == config.end_token_id
+    for sequence in config.stop_sequences:
+        length = len(sequence)
+        start = ops.maximum(position + 1 - length, 0)
+        window = ops.slice(tokens, [0, start], [ops.shape(tokens)[0], length])
+        match = ops.all(window == ops.convert_to_tensor(sequence, "int32")[None], axis=1)
+        done = ops.logical_or(done, ops.logical_and(match, position + 1 >= length))
+    return done
+
+
+def sampling_loop(decoder, token_ids, padding_mask, config: GenerationConfig, seed_generator=None):
+    """Greedy or sampled decoding as `(initial_state, step, running)`: `step(state)` emits one token
+    per row. The compiled loop and the streaming iterator both run these; `state[1]` holds the ids."""
+    tokens, mask, cache, logits = _prefill(decoder, token_ids, padding_mask, config)
+    prompt_length = ops.shape(token_ids)[1]
+    vocabulary = decoder.config.vocab_size
+    seen = ops.zeros((1, 1), "bool")
+    if config.repetition_penalty != 1.0:
+        seen = seen_tokens(tokens, ops.concatenate([padding_mask, ops.zeros_like(tokens[:, prompt_length:])], 1),
+                           vocabulary)
+    done = ops.zeros((ops.shape(tokens)[0],), "bool")
+
+    def step(state):
+        step, tokens, cache, logits, seen, done = state
+        scores = next_token_logits(logits, seen, step, config)
+        token = ops.cast(ops.argmax(scores, axis=-1), "int32")
+        if config.method != "greedy":
+            sampled = ops.cast(keras.random.categorical(scores, 1, seed=seed_generator)[:, 0], "int32")
+            # "greedy_or_sample" decides per request (SavedModels take the method as an input).
+            token = sampled if config.method == "sample" else ops.where(config.greedy, token, sampled)
+        token = ops.where(done, config.pad_token_id, token)
+        position = prompt_length + step
+        tokens = ops.slice_update(tokens, [0, position], token[:, None])
+        done = ops.logical_or(done, _stopped(tokens, position, token, config))
+        if config.repetition_penalty != 1.0:
+            seen = ops.logical_or(seen, ops.one_hot(token, vocabulary) > 0)
+        logits, _, cache = decoder.call_with_cache(token[:, None], mask, cache, position)
+        return step + 1, tokens, cache, logits[:, 0, :], seen, done
+
+    def running(state):
+        return ops.logical_and(state[0] < config.max_new_tokens, ops.logical_not(ops.all(state[5])))
+
+    return (ops.convert_to_tensor(0, "int32"), tokens, cache, logits, seen, done), step, running
+
+
+def sample_or_greedy(decoder, token_ids, padding_mask, config: GenerationConfig, seed_generator=None):
+    """Greedy or sampled decoding; returns (batch, prompt + max_new_tokens) ids, finished rows padded."""
+    state, step, running = sampling_loop(decoder, token_ids, padding_mask, config, seed_generator)
+    return ops.while_loop(lambda *s: running(s), lambda *s: step(s), state)[1]
+
+
+def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
+    """Beam search with Hugging Face's scoring: a finished hypothesis scores
+    sum(log p) / generated_length ** length_penalty; with `early_stopping` a row stops
+    once it has `num_beams` finished hypotheses. Returns the best hypothesis per row."""
+    beams = config.num_beams
+    batch = ops.shape(token_ids)[0]
+    token_ids, padding_mask = (ops.repeat(t, beams, axis=0) for t in (token_ids, padding_mask))
+    tokens, mask, cache, logits = _prefill(decoder, token_ids, padding_mask, config)
+    prompt_length, total = ops.shape(token_ids)[1], ops.shape(tokens)[1]
+    vocabulary = decoder.config.vocab_size
+    # Only the first beam is live at the start, so the first step does not pick k copies.
+    scores = ops.tile(ops.convert_to_tensor([[0.0] + [-1e9] * (beams - 1)]), (batch, 1))
+    finished_scores = ops.full((batch, beams), -1e9)
+    finished_tokens = ops.zeros((batch, beams, total), "int32")
+    seen = ops.zeros((1, 1), "bool")
+    if config.repetition_penalty != 1.0:
+        seen = seen_tokens(tokens, ops.concatenate([padding_mask, ops.zeros_like(tokens[:, prompt_length:])], 1),
+                           vocabulary)
+
+    def body(step, tokens, cache, logits, scores, finished_scores, finished_tokens, seen):
+        position = prompt_length + step
+        log_probs = ops.log_softmax(next_token_logits(logits, seen, step, config), axis=-1)
+        candidates = ops.reshape(log_probs, (batch, beams, vocabulary)) + scores[:, :, None]
+        top_scores, top_index = ops.top_k(ops.reshape(candidates, (batch, beams * vocabulary)), 2 * beams)
+        source_beam, token = top_index // vocabulary, ops.cast(top_index % vocabulary, "int32")
+        rows = ops.arange(batch)[:, None] * beams + source_beam
+        candidate_tokens = ops.slice_update(ops.take(tokens, ops.reshape(rows, (-1,)), axis=0), [0, position],
+                                            ops.reshape(token, (-1, 1)))
+        candidate_tokens = ops.reshape(candidate_tokens, (batch, 2 * beams, total))
+        is_end = (token == config.end_token_id) if config.end_token_id is not None else ops.zeros_like(token, "bool")
+        rank = ops.arange(2 * beams)[None, :]
+        # Finished: end tokens among the top `beams` candidates, scored with the length penalty.
+        new_finished = ops.where(ops.logical_and(is_end, rank < beams),
+                                 top_scores / ops.cast(step + 1, "float32") ** config.length_penalty, -1e9)
+        finished_scores, finished_tokens = _best(
+            ops.concatenate([finished_scores, new_finished], 1),
+            ops.concatenate([finished_tokens, candidate_tokens], 1), beams)
+        # Running: the best `beams` candidates that did not end.
+        live_scores, live_order = ops.top_k(ops.where(is_end, -2e9, top_scores), beams)
+        keep_rows = ops.reshape(ops.take_along_axis(rows, live_order, axis=1), (-1,))
+        tokens = ops.reshape(ops.take_along_axis(candidate_tokens, live_order[:, :, None], axis=1), (-1, total))
+        cache = ops.take(cache, keep_rows, axis=0)
+        next_tokens = ops.reshape(ops.take_along_axis(token, live_order, axis=1), (-1,))
+        if config.repetition_penalty != 1.0:
+            seen = ops.logical_or(ops.take(seen, keep_rows, axis=0), ops.one_hot(next_tokens, vocabulary) > 0)
+        logits, _, cache = decoder.call_with_cache(next_tokens[:, None], mask, cache, position)
+        return step + 1, tokens, cache, logits[:, 0, :], live_scores, finished_scores, finished_tokens, seen
+
+    def cond(step, tokens, cache, logits, scores, finished_scores, *rest):
+        running = step < config.max_new_tokens
+        if config.early_stopping and config.end_token_id is not None:
+            running = ops.logical_and(running, ops.logical_not(ops.all(finished_scores[:, -1] > -1e8)))
+        return running
+
+    state = ops.while_loop(cond, body, (ops.convert_to_tensor(0, "int32"), tokens, cache, logits, scores,
+                                        finished_scores, finished_tokens, seen))
+    step, tokens, _, _, scores, finished_scores, finished_tokens, _ = state
+    final_scores = scores / ops.cast(step, "float32") ** config.length_penalty
+    all_scores = ops.concatenate([finished_scores, final_scores], 1)
+    all_tokens = ops.concatenate([finished_tokens, ops.reshape(tokens, (batch, beams, total))], 1)
+    best = ops.argmax(all_scores, axis=1)
+    return ops.take_along_axis(all_tokens, best[:, None, None], axis=1)[:, 0]
+
+
+def _best(scores, tokens, k):
+    top_scores, order = ops.top_k(scores, k)
+    return top_scores, ops.take_along_axis(tokens, order[:, :, None], axis=1)

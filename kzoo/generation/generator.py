@@ -1,0 +1,90 @@
+"""Text in, text out: left-padding, one compiled decode graph per setting, seeds and streaming."""
+
+import keras
+import tensorflow as tf
+
+from kzoo.generation.decode import GenerationConfig, beam_search, sample_or_greedy, sampling_loop
+
+IDS = tf.TensorSpec([None, None], tf.int32)
+
+
+def left_pad(token_ids, pad_id=0):
+    """Ragged prompts (or lists of ids) → (ids, mask), padded on the left so every prompt ends at
+    the last column."""
+    if isinstance(token_ids, list):  # keras_hub tokenizers return lists in eager mode
+        token_ids = tf.ragged.constant(token_ids, dtype=tf.int32, ragged_rank=1)
+    reversed_ids = token_ids[:, ::-1]
+    ids = tf.reverse(reversed_ids.to_tensor(pad_id), axis=[1])
+    mask = tf.reverse(tf.ones_like(reversed_ids, tf.int32).to_tensor(0), axis=[1])
+    return tf.cast(ids, tf.int32), mask
+
+
+class Generator:
+    """Generates with a kzoo decoder; each `GenerationConfig` compiles once (batch size and prompt
+    length are dynamic, so new prompts never retrace).
+
+    Example:
+        >>> generator = Generator(decoder, tokenizer, end_token_id=tokenizer.token_to_id("<|endoftext|>"))
+        >>> generator(["Once upon a time"], max_new_tokens=20, method="sample", top_p=0.9, seed=1)
+        ['Once upon a time, ...']
+    """
+
+    def __init__(self, decoder, tokenizer=None, **defaults):
+        self.decoder, self.tokenizer, self.defaults = decoder, tokenizer, defaults
+        self.seed_generator = keras.random.SeedGenerator(0)
+        self._compiled = {}
+
+    def config(self, **options) -> GenerationConfig:
+        return GenerationConfig(**{**self.defaults, **options})
+
+    def generate_ids(self, token_ids, padding_mask, **options):
+        """(batch, prompt + new) ids for left-padded int prompts."""
+        config = self.config(**options)
+        if config.seed is not None:
+            self.seed_generator.state.assign(tf.constant([config.seed, 0], self.seed_generator.state.dtype))
+        if config not in self._compiled:
+            run = beam_search if config.method == "beam" else (
+                lambda d, p, m, c: sample_or_greedy(d, p, m, c, self.seed_generator))
+            self._compiled[config] = tf.function(lambda ids, mask: run(self.decoder, ids, mask, config),
+                                                 input_signature=[IDS, IDS])
+        self._check_length(token_ids, config)
+        return self._compiled[config](tf.cast(token_ids, tf.int32), tf.cast(padding_mask, tf.int32))
+
+    def __call__(self, prompts, **options) -> list[str]:
+        """Prompt strings → prompt + continuation strings."""
+        ids, mask = left_pad(self.tokenizer(tf.constant(prompts)))
+        output = self.generate_ids(ids, mask, **options)
+        return self._decode(output, ids.shape[1], mask)
+
+    def stream(self, prompt: str, **options):
+        """Yields the new text piece by piece as tokens are produced (for CLIs and UIs)."""
+        config = self.config(**options)
+        if config.method == "beam":
+            raise ValueError("streaming needs a token-by-token method: use method='greedy' or 'sample'.")
+        ids, mask = left_pad(self.tokenizer(tf.constant([prompt])))
+        self._check_length(ids, config)
+        if config.seed is not None:
+            self.seed_generator.state.assign(tf.constant([config.seed, 0], self.seed_generator.state.dtype))
+        state, step, running = sampling_loop(self.decoder, ids, mask, config, self.seed_generator)
+        step = tf.function(step)
+        length = ids.shape[1]
+        while bool(running(state)):
+            state = step(state)
+            token = state[1][:, length + int(state[0]) - 1]
+            if bool(state[5][0]) and int(token[0]) == config.pad_token_id:
+                break
+            yield self.tokenizer.detokenize(token[:, None])[0]
+
+    def _check_length(self, token_ids, config):
+        needed = token_ids.shape[1] + config.max_new_tokens
+        limit = self.decoder.config.max_positions
+        if needed > limit:
+            raise ValueError(f"prompt of {token_ids.shape[1]} tokens + max_new_tokens={config.max_new_tokens} "
+                             f"exceeds the model's {limit} positions; shorten the prompt or ask for fewer tokens.")
+
+    def _decode(self, output, prompt_length, mask):
+        texts = []
+        for row, row_mask in zip(output.numpy(), mask.numpy()):
+            ids = [int(t) for t in row[prompt_length - int(row_mask.sum()):]]
+            texts.append(self.tokenizer.detokenize([ids])[0])
+        return [t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t) for t in texts]

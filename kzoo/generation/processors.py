@@ -1,0 +1,43 @@
+"""Logits processors with the semantics of Hugging Face's (the reference the tests check against)."""
+
+from keras import ops
+
+NEG_INF = -1e30
+
+
+def repetition_penalty(logits, seen, penalty):
+    """For tokens already seen (bool, batch × vocab): divide positive logits by `penalty`,
+    multiply negative ones (CTRL, Keskar et al. 2019)."""
+    penalised = ops.where(logits < 0, logits * penalty, logits / penalty)
+    return ops.where(seen, penalised, logits)
+
+
+def top_k_filter(logits, k):
+    """Keeps the logits at least as large as the k-th largest (ties kept); the rest become -inf.
+
+    `k` may be a tensor (a SavedModel request parameter; 0 = off), at the cost of a full sort.
+    """
+    if isinstance(k, int):
+        kth = ops.top_k(logits, min(k, logits.shape[-1]), sorted=True)[0][:, -1:]
+        return ops.where(logits < kth, NEG_INF, logits)
+    descending = ops.flip(ops.sort(logits, axis=-1), axis=-1)
+    index = ops.clip(ops.cast(k, "int32") - 1, 0, logits.shape[-1] - 1)
+    kth = ops.take_along_axis(descending, ops.full((ops.shape(logits)[0], 1), index, "int32"), axis=-1)
+    return ops.where(ops.logical_and(k > 0, logits < kth), NEG_INF, logits)
+
+
+def top_p_filter(logits, p):
+    """Keeps the smallest set of most likely tokens whose probability reaches `p` (at least one)."""
+    order = ops.argsort(logits, axis=-1)  # ascending, as the reference sorts
+    ascending = ops.take_along_axis(logits, order, axis=-1)
+    cumulative = ops.cumsum(ops.softmax(ascending, axis=-1), axis=-1)
+    remove = cumulative <= (1.0 - p)
+    remove = ops.concatenate([remove[:, :-1], ops.zeros_like(remove[:, -1:])], axis=-1)
+    remove = ops.take_along_axis(remove, ops.argsort(order, axis=-1), axis=-1)
+    return ops.where(remove, NEG_INF, logits)
+
+
+def seen_tokens(token_ids, padding_mask, vocabulary_size):
+    """(batch, vocab) bool: which ids occur at the real positions of `token_ids`."""
+    one_hot = ops.one_hot(token_ids, vocabulary_size) * ops.cast(padding_mask, "float32")[:, :, None]
+    return ops.max(one_hot, axis=1) > 0
