@@ -11,6 +11,7 @@ from kzoo.export.layout import next_version_dir, publish
 from kzoo.export.warmup import write_warmup_requests
 from kzoo.generation.decode import sample_or_greedy
 from kzoo.generation.generator import left_pad
+from kzoo.tasks.embedder import mean_pool
 from kzoo.text.encoder_inputs import TextPairEncoder
 
 TEXT = tf.TensorSpec([None], tf.string, name="text")
@@ -45,9 +46,7 @@ def embedder_signatures(encoder_model, encode) -> dict:
     def embed(text):
         inputs = encode(clean_text(text))
         out = encoder_model(inputs, training=False)
-        mask = tf.cast(inputs["padding_mask"], tf.float32)[:, :, None]
-        mean = tf.reduce_sum(tf.cast(out["sequence_output"], tf.float32) * mask, 1) / tf.maximum(
-            tf.reduce_sum(mask, 1), 1.0)
+        mean = mean_pool(tf.cast(out["sequence_output"], tf.float32), inputs["padding_mask"])
         return {"pooled": tf.cast(out["pooled_output"], tf.float32), "mean": tf.math.l2_normalize(mean, -1)}
 
     return {"embed": tf.function(embed, input_signature=[TEXT])}

@@ -77,7 +77,8 @@ def _prefill(decoder, token_ids, padding_mask, config):
     return tokens, mask, cache, logits[:, -1, :]
 
 
-def _stopped(tokens, position, token, config):
+def _stopped(tokens, position, generated, token, config):
+    """End token, or a stop sequence completed by the generated tokens (never matched into the prompt)."""
     done = ops.zeros_like(token, "bool")
     if config.end_token_id is not None:
         done = token == config.end_token_id
@@ -86,7 +87,7 @@ def _stopped(tokens, position, token, config):
         start = ops.maximum(position + 1 - length, 0)
         window = ops.slice(tokens, [0, start], [ops.shape(tokens)[0], length])
         match = ops.all(window == ops.convert_to_tensor(sequence, "int32")[None], axis=1)
-        done = ops.logical_or(done, ops.logical_and(match, position + 1 >= length))
+        done = ops.logical_or(done, ops.logical_and(match, generated >= length))
     return done
 
 
@@ -113,7 +114,7 @@ def sampling_loop(decoder, token_ids, padding_mask, config: GenerationConfig, se
         token = ops.where(done, config.pad_token_id, token)
         position = prompt_length + step
         tokens = ops.slice_update(tokens, [0, position], token[:, None])
-        done = ops.logical_or(done, _stopped(tokens, position, token, config))
+        done = ops.logical_or(done, _stopped(tokens, position, step + 1, token, config))
         if config.repetition_penalty != 1.0:
             seen = ops.logical_or(seen, ops.one_hot(token, vocabulary) > 0)
         logits, _, cache = decoder.call_with_cache(token[:, None], mask, cache, position)

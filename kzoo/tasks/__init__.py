@@ -1,6 +1,7 @@
 """Backbone + head = a `fit`-ready keras.Model."""
 
 from kzoo.tasks.classifier import Classifier
+from kzoo.tasks.embedder import Embedder
 from kzoo.tasks.pretraining import CausalLM, MaskedLMPretrainer
 
-__all__ = ["CausalLM", "Classifier", "MaskedLMPretrainer"]
+__all__ = ["CausalLM", "Classifier", "Embedder", "MaskedLMPretrainer"]

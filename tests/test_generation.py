@@ -1,0 +1,136 @@
+"""Generation: exact Hugging Face semantics, cache equivalence, stops, penalties, padding, seeds."""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kzoo
+from kzoo.convert import load_huggingface
+from kzoo.generation import GenerationConfig, Generator, beam_search, sample_or_greedy
+from kzoo.generation.processors import repetition_penalty, seen_tokens, top_k_filter, top_p_filter
+
+DATA = Path(__file__).parent / "data"
+REF = np.load(DATA / "reference_outputs.npz")
+
+
+@pytest.fixture(scope="module")
+def gpt2():
+    return load_huggingface(DATA / "hf_tiny_gpt2")[0]
+
+
+def _prompt():
+    return REF["gpt2_prompt"].astype("int32"), REF["gpt2_prompt_mask"].astype("int32")
+
+
+def test_greedy_matches_transformers_on_a_left_padded_batch(gpt2):
+    ids = sample_or_greedy(gpt2, *_prompt(), GenerationConfig(max_new_tokens=12))
+    np.testing.assert_array_equal(ids, REF["gpt2_greedy"])
+
+
+def test_beam_search_matches_transformers(gpt2):
+    config = GenerationConfig(max_new_tokens=8, method="beam", num_beams=3, length_penalty=1.0)
+    np.testing.assert_array_equal(beam_search(gpt2, *_prompt(), config), REF["gpt2_beam"])
+
+
+def test_compiled_loop_gives_the_same_ids_and_does_not_retrace(gpt2):
+    generator = Generator(gpt2)
+    first = generator.generate_ids(*_prompt(), max_new_tokens=12)
+    np.testing.assert_array_equal(first, REF["gpt2_greedy"])
+    generator.generate_ids(np.array([[4, 5, 6, 7, 8, 9, 10]], "int32"), np.ones((1, 7), "int32"), max_new_tokens=12)
+    compiled = next(iter(generator._compiled.values()))
+    assert compiled.experimental_get_tracing_count() == 1
+
+
+def _masked(values):
+    values = np.asarray(values)
+    return values <= -1e29 if values.dtype != bool else values
+
+
+@pytest.mark.parametrize("name,apply", [("top_k_5", lambda s: top_k_filter(s, 5)),
+                                        ("top_p_0.8", lambda s: top_p_filter(s, 0.8)),
+                                        ("top_k_5", lambda s: top_k_filter(s, tf.constant(5)))])
+def test_filters_keep_exactly_the_reference_candidate_sets(name, apply):
+    ours, reference = np.asarray(apply(REF["scores"])), REF[name]
+    np.testing.assert_array_equal(_masked(ours), np.isinf(reference))
+    np.testing.assert_allclose(ours[~np.isinf(reference)], reference[~np.isinf(reference)])
+
+
+def test_repetition_penalty_changes_logits_as_documented():
+    seen = seen_tokens(REF["history"], np.ones_like(REF["history"]), 99)
+    np.testing.assert_allclose(repetition_penalty(REF["scores"], seen, 1.3), REF["repetition_1.3"], rtol=1e-6)
+
+
+def test_cached_generation_equals_uncached(gpt2):
+    ids, mask = _prompt()
+    cached = np.asarray(sample_or_greedy(gpt2, ids, mask, GenerationConfig(max_new_tokens=6)))
+    tokens = ids.copy()
+    for _ in range(6):  # the slow way: re-run the whole sequence for every token
+        full_mask = np.concatenate([mask, np.ones((2, tokens.shape[1] - 5), "int32")], axis=1)
+        logits = gpt2.logits(gpt2({"token_ids": tokens, "padding_mask": full_mask}))
+        tokens = np.concatenate([tokens, np.argmax(logits[:, -1], -1)[:, None].astype("int32")], axis=1)
+    np.testing.assert_array_equal(cached, tokens)
+
+
+def test_left_padded_rows_equal_single_prompts(gpt2):
+    batch = np.asarray(sample_or_greedy(gpt2, *_prompt(), GenerationConfig(max_new_tokens=6)))
+    alone = np.asarray(sample_or_greedy(gpt2, np.array([[11, 12, 13]], "int32"), np.ones((1, 3), "int32"),
+                                        GenerationConfig(max_new_tokens=6)))
+    np.testing.assert_array_equal(batch[1, 2:], alone[0])
+
+
+def test_stop_tokens_and_sequences_end_rows(gpt2):
+    ids, mask = _prompt()
+    free = np.asarray(sample_or_greedy(gpt2, ids, mask, GenerationConfig(max_new_tokens=12)))
+    stop = int(free[1, 6])  # the second row's second new token
+    ended = np.asarray(sample_or_greedy(gpt2, ids, mask, GenerationConfig(max_new_tokens=12, end_token_id=stop,
+                                                                          pad_token_id=98)))
+    np.testing.assert_array_equal(ended[1, :7], free[1, :7])
+    assert (ended[1, 7:] == 98).all()
+    sequence = tuple(int(t) for t in free[1, 5:7])  # the second row's first two new tokens
+    stopped = np.asarray(sample_or_greedy(gpt2, ids, mask, GenerationConfig(
+        max_new_tokens=12, stop_sequences=(sequence,), pad_token_id=98)))
+    assert tuple(stopped[1, 5:7]) == sequence and (stopped[1, 7:] == 98).all()
+    np.testing.assert_array_equal(stopped[0], free[0])  # the other row never completes the sequence
+
+
+def test_same_seed_same_sample_and_other_seed_differs(gpt2):
+    generator = Generator(gpt2)
+    options = dict(max_new_tokens=10, method="sample", temperature=1.5, top_k=40, top_p=0.95)
+    a = generator.generate_ids(*_prompt(), seed=1, **options)
+    b = generator.generate_ids(*_prompt(), seed=1, **options)
+    c = generator.generate_ids(*_prompt(), seed=2, **options)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_min_new_tokens_blocks_the_end_token(gpt2):
+    ids, mask = _prompt()
+    free = np.asarray(sample_or_greedy(gpt2, ids, mask, GenerationConfig(max_new_tokens=8)))
+    end = int(free[0, 5])  # the first new token becomes the end token
+    out = np.asarray(sample_or_greedy(gpt2, ids, mask, GenerationConfig(max_new_tokens=8, end_token_id=end,
+                                                                        min_new_tokens=3)))
+    assert end not in out[0, 5:8]
+
+
+def test_bad_settings_and_over_long_prompts_are_refused(gpt2):
+    with pytest.raises(ValueError, match=r"GenerationConfig.top_p=1.5 is invalid: expected in \(0, 1\]"):
+        GenerationConfig(top_p=1.5)
+    with pytest.raises(ValueError, match="exceeds the model's 64 positions"):
+        Generator(gpt2).generate_ids(np.ones((1, 60), "int32"), np.ones((1, 60), "int32"), max_new_tokens=10)
+
+
+def test_streaming_yields_the_same_tokens_as_generate():
+    from kzoo.text import learn_wordpiece_vocabulary, load_wordpiece
+    tokenizer = load_wordpiece(learn_wordpiece_vocabulary(DATA / "wikitext2_sample.txt", 400))
+    keras.utils.set_random_seed(0)
+    decoder = kzoo.build_decoder("gpt2_small", vocab_size=tokenizer.vocabulary_size(), num_layers=1,
+                                 hidden_size=32, num_heads=2, intermediate_size=64, max_positions=32)
+    generator = Generator(decoder, tokenizer)
+    pieces = list(generator.stream("the lobster", max_new_tokens=5))
+    ids, _ = generator.generate_ids(*__import__("kzoo.generation", fromlist=["left_pad"]).left_pad(
+        tokenizer(["the lobster"])), max_new_tokens=5), None
+    assert len(pieces) == 5
+    assert pieces == [tokenizer.id_to_token(int(t)) for t in np.asarray(ids)[0, -5:]]
