@@ -1,6 +1,7 @@
 """The `kzoo` command: thin wiring from arguments to library calls."""
 
 import argparse
+import json
 import os
 import sys
 
@@ -22,14 +23,145 @@ def _presets(args):
               f"heads={config.num_heads:2d} params={parameter_count(config):,}")
 
 
+def _pretrain(args):
+    from kzoo.recipes import load_run_config, run_pretraining
+
+    run = load_run_config(args.resume or args.config)
+    _, _, history = run_pretraining(run)
+    _print_metrics({k: v[-1] for k, v in history.history.items()}, run.run_dir)
+
+
+def _finetune(args):
+    from kzoo.recipes import load_run_config, run_finetuning
+
+    run = load_run_config(args.config)
+    _, _, metrics = run_finetuning(run)
+    _print_metrics(metrics, run.run_dir)
+
+
+def _evaluate(args):
+    from kzoo import data, text
+    from kzoo.recipes import load_run, load_run_config
+
+    run = load_run_config(args.run_dir)
+    classifier, tokenizer = load_run(args.run_dir)
+    d = run.data
+    table = data.read_classification(args.data, d.text_column, d.pair_column, d.label_column, d.label_names)
+    batches = data.classification_batches(table, text.TextPairEncoder(tokenizer, d.sequence_length), 128,
+                                          shuffle=False, input_names=list(classifier.input))
+    _print_metrics(classifier.evaluate(batches, return_dict=True, verbose=0), args.run_dir, "evaluation")
+
+
+def _print_metrics(metrics, run_dir, name="metrics"):
+    metrics = {k: round(float(v), 4) for k, v in metrics.items()}
+    width = max(map(len, metrics), default=0)
+    for key, value in metrics.items():
+        print(f"{key:{width}s}  {value}")
+    path = os.path.join(run_dir, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump(metrics, f, indent=2)
+    print(f"written to {path}")
+
+
+def _generate(args):
+    from kzoo.recipes import load_run
+
+    lm, tokenizer = load_run(args.model)
+    options = dict(max_new_tokens=args.max_new_tokens, method=args.method, temperature=args.temperature,
+                   top_k=args.top_k, top_p=args.top_p, num_beams=args.beams, seed=args.seed,
+                   repetition_penalty=args.repetition_penalty, end_token_id=tokenizer.token_to_id("[SEP]"))
+    if args.method == "beam":
+        print(lm.generate([args.prompt], tokenizer, **options)[0])
+        return
+    from kzoo.generation import Generator
+
+    print(args.prompt, end="", flush=True)
+    for piece in Generator(lm.backbone, tokenizer).stream(args.prompt, **options):
+        print(piece[2:] if piece.startswith("##") else f" {piece}", end="", flush=True)  # WordPiece joins "##"
+    print()
+
+
+def _export(args):
+    from kzoo import export
+    from kzoo.recipes import load_run
+
+    task, tokenizer = load_run(args.run_dir)
+    version = export.export_saved_model(task, tokenizer, os.path.join(args.saved_models, args.name),
+                                        sequence_length=args.sequence_length,
+                                        end_token_id=tokenizer.token_to_id("[SEP]"))
+    print(f"exported {version} ({len(export.check_serving_ops(version))} ops, all TF / TF Text)")
+
+
+def _convert(args):
+    from kzoo.convert import load_huggingface
+
+    model, tokenizer = load_huggingface(args.source, task=args.task)
+    os.makedirs(args.output, exist_ok=True)
+    model.save(os.path.join(args.output, "model.keras"))
+    if tokenizer is not None and hasattr(tokenizer, "get_vocabulary"):
+        with open(os.path.join(args.output, "vocab.txt"), "w", encoding="utf-8") as f:
+            f.write("\n".join(tokenizer.get_vocabulary()) + "\n")
+    print(f"converted {args.source} → {args.output} ({model.count_params():,} parameters)")
+
+
+def _embed(args):
+    import numpy as np
+    import tensorflow as tf
+
+    from kzoo.convert import load_huggingface
+    from kzoo.tasks import Embedder
+    from kzoo.text import TextPairEncoder
+
+    encoder, tokenizer = load_huggingface(args.model)
+    vectors = np.asarray(Embedder(encoder)(TextPairEncoder(tokenizer, args.sequence_length)(tf.constant(args.text))))
+    for sentence, vector in zip(args.text, vectors):
+        print(json.dumps({"text": sentence, "embedding": [round(float(x), 6) for x in vector]}))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kzoo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    quickstart = commands.add_parser("quickstart", help="raw text to a served prediction, on embedded data")
-    quickstart.add_argument("--workdir", default="runs/quickstart", help="where run files go")
-    quickstart.set_defaults(func=_quickstart)
-    presets = commands.add_parser("presets", help="list the model presets and their sizes")
-    presets.set_defaults(func=_presets)
+
+    def command(name, func, help):
+        sub = commands.add_parser(name, help=help)
+        sub.set_defaults(func=func)
+        return sub
+
+    command("quickstart", _quickstart, "raw text to served predictions, on embedded data").add_argument(
+        "--workdir", default="runs/quickstart")
+    command("presets", _presets, "list the model presets and their sizes")
+    pretrain = command("pretrain", _pretrain, "MLM+NSP or causal-LM pretraining from a run config")
+    source = pretrain.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="run.yaml or run.json")
+    source.add_argument("--resume", help="a run directory to continue")
+    command("finetune", _finetune, "fine-tune a classifier from a run config").add_argument("--config", required=True)
+    evaluate = command("evaluate", _evaluate, "evaluate a fine-tuned run on a labelled file")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--data", required=True)
+    generate = command("generate", _generate, "continue a prompt with a causal-LM run")
+    generate.add_argument("--model", required=True, help="a causal_lm run directory")
+    generate.add_argument("--prompt", required=True)
+    generate.add_argument("--method", default="greedy", choices=["greedy", "sample", "beam"])
+    generate.add_argument("--max-new-tokens", type=int, default=32)
+    generate.add_argument("--temperature", type=float, default=1.0)
+    generate.add_argument("--top-k", type=int, default=0)
+    generate.add_argument("--top-p", type=float, default=1.0)
+    generate.add_argument("--beams", type=int, default=4)
+    generate.add_argument("--repetition-penalty", type=float, default=1.0)
+    generate.add_argument("--seed", type=int)
+    export = command("export", _export, "write a raw-text SavedModel version for TF Serving")
+    export.add_argument("run_dir")
+    export.add_argument("--name", required=True)
+    export.add_argument("--saved-models", default="saved_models")
+    export.add_argument("--sequence-length", type=int, default=128)
+    convert = command("convert", _convert, "import a Hugging Face checkpoint as a kzoo model")
+    convert.add_argument("source")
+    convert.add_argument("--output", required=True)
+    convert.add_argument("--task", choices=["pretraining", "causal_lm"])
+    embed = command("embed", _embed, "sentence embeddings (mean pooling + L2) from a checkpoint")
+    embed.add_argument("--model", required=True, help="a Hugging Face checkpoint dir, e.g. all-MiniLM-L6-v2")
+    embed.add_argument("--sequence-length", type=int, default=256)
+    embed.add_argument("text", nargs="+")
     return parser
 
 
@@ -37,7 +169,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FloatingPointError) as error:
         print(f"kzoo {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

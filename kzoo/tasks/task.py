@@ -2,6 +2,8 @@
 
 import keras
 
+import kzoo.models  # noqa: F401  (registers Encoder/Decoder, which saved tasks contain)
+
 
 class Task(keras.Model):
     """A functional `keras.Model` made of a kzoo backbone and a head, ready for `fit`.

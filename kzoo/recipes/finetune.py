@@ -1,0 +1,64 @@
+"""`kzoo finetune`: a pretrained encoder (kzoo run or Hugging Face checkpoint) + a classification head."""
+
+from pathlib import Path
+
+import keras
+
+from kzoo import data, text
+from kzoo.recipes.run_config import RunConfig
+from kzoo.tasks import Classifier
+from kzoo.training import make_optimizer
+
+
+def load_run(run_dir):
+    """(task model, tokenizer) saved in a kzoo run directory."""
+    import kzoo.tasks  # noqa: F401  (registers the task and backbone classes for loading)
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "model.keras").exists():
+        raise FileNotFoundError(f"{run_dir}: no model.keras; pass a directory written by kzoo pretrain/finetune.")
+    task = keras.saving.load_model(run_dir / "model.keras", compile=False)
+    task.compile()  # the task's default loss and metrics, for evaluation or further training
+    return task, text.load_wordpiece(run_dir / "vocab.txt")
+
+
+def load_backbone(source):
+    """The backbone and tokenizer of a kzoo pretraining run dir or a Hugging Face checkpoint dir."""
+    source = Path(source)
+    if (source / "model.keras").exists():
+        task, tokenizer = load_run(source)
+        return task.backbone, tokenizer
+    if (source / "config.json").exists():
+        from kzoo.convert import load_huggingface
+
+        return load_huggingface(source)
+    raise FileNotFoundError(f"{source}: neither a kzoo run (model.keras + vocab.txt) nor a Hugging Face "
+                            f"checkpoint (config.json + model.safetensors).")
+
+
+def run_finetuning(run: RunConfig, backbone=None, tokenizer=None, verbose="auto"):
+    """Fine-tunes on `run.data.files[0]` with a validation split carved out of it.
+
+    Returns (classifier, tokenizer, validation metrics). The run dir gets run.json, model.keras and
+    vocab.txt: enough for `kzoo evaluate` and `kzoo export`.
+    """
+    run.save(run.run_dir)
+    keras.utils.set_random_seed(run.training.seed)
+    if backbone is None:
+        backbone, tokenizer = load_backbone(run.init_from)
+    d, t = run.data, run.training
+    table = data.read_classification(d.files[0], d.text_column, d.pair_column, d.label_column, d.label_names)
+    train_set, validation = data.split_off(table, d.validation_fraction, seed=t.seed)
+    classifier = Classifier(backbone, num_classes=len(d.label_names), label_names=list(d.label_names))
+    steps = len(train_set["label"]) // t.batch_size * t.epochs
+    classifier.compile(optimizer=make_optimizer(t.learning_rate, total_steps=steps, warmup_steps=t.warmup_steps,
+                                                weight_decay=t.weight_decay))
+    encode = text.TextPairEncoder(tokenizer, d.sequence_length)
+    names = list(classifier.input)
+    classifier.fit(data.classification_batches(train_set, encode, t.batch_size, seed=t.seed, input_names=names),
+                   epochs=t.epochs, verbose=verbose)
+    metrics = classifier.evaluate(data.classification_batches(validation, encode, 128, shuffle=False,
+                                                              input_names=names), return_dict=True, verbose=0)
+    classifier.save(Path(run.run_dir) / "model.keras")
+    (Path(run.run_dir) / "vocab.txt").write_text("\n".join(tokenizer.get_vocabulary()) + "\n", encoding="utf-8")
+    return classifier, tokenizer, metrics

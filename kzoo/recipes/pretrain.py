@@ -1,0 +1,65 @@
+"""`kzoo pretrain`: raw text files → vocabulary → MLM+NSP or causal-LM pretraining, resumable."""
+
+from pathlib import Path
+
+import keras
+
+import kzoo
+from kzoo import data, text
+from kzoo.recipes.run_config import RunConfig
+from kzoo.tasks import CausalLM, MaskedLMPretrainer
+from kzoo.training import make_optimizer, train
+
+
+def run_tokenizer(run: RunConfig):
+    """The run's WordPiece tokenizer: the given vocabulary, the run dir's, or one learned now."""
+    saved = Path(run.run_dir) / "vocab.txt"
+    if run.data.vocabulary:
+        return text.load_wordpiece(run.data.vocabulary)
+    if not saved.exists():
+        text.learn_wordpiece_vocabulary(list(run.data.files), run.data.vocab_size, output=saved)
+    return text.load_wordpiece(saved)
+
+
+def pretraining_batches(run: RunConfig, tokenizer):
+    """Deterministic (seeded) batches, so a resumed run sees exactly the batches it had left."""
+    d, ids = run.data, tokenizer.token_to_id
+    documents = data.read_documents(list(d.files))
+    if d.task == "causal_lm":
+        windows = data.causal_lm_windows(documents, tokenizer, d.sequence_length, ids("[SEP]"))
+        return data.causal_lm_batches(windows.cache(), run.training.batch_size, seed=run.training.seed).repeat()
+    examples = data.make_nsp_examples(data.tokenize_documents(documents, tokenizer), d.sequence_length,
+                                      ids("[CLS]"), ids("[SEP]"), seed=run.training.seed)
+    masking = data.MaskingConfig(tokenizer.vocabulary_size(), ids("[MASK]"),
+                                 tuple(ids(t) for t in text.SPECIAL_TOKENS), max_predictions=d.max_predictions,
+                                 whole_word=d.whole_word_masking)
+    return data.mlm_nsp_batches(examples, masking, run.training.batch_size,
+                                data.continuation_flags(tokenizer.get_vocabulary()), seed=run.training.seed)
+
+
+def build_pretraining_task(run: RunConfig, vocabulary_size):
+    overrides = {**run.model.overrides, "vocab_size": vocabulary_size}
+    if run.data.task == "causal_lm":
+        overrides.setdefault("max_positions", max(run.data.sequence_length, 16))
+        return CausalLM(kzoo.build_decoder(run.model.preset, **overrides))
+    return MaskedLMPretrainer(kzoo.build_encoder(run.model.preset, **overrides))
+
+
+def run_pretraining(run: RunConfig, verbose="auto"):
+    """Trains (or resumes) the run in `run.run_dir`; returns (task, tokenizer, history).
+
+    The run directory then holds run.json, vocab.txt, checkpoints/, logs/ and
+    model.keras — enough to resume, to fine-tune, or to export.
+    """
+    run.save(run.run_dir)
+    keras.utils.set_random_seed(run.training.seed)
+    tokenizer = run_tokenizer(run)
+    task = build_pretraining_task(run, tokenizer.vocabulary_size())
+    t = run.training
+    task.compile(optimizer=make_optimizer(t.learning_rate, total_steps=t.steps, warmup_steps=t.warmup_steps,
+                                          decay=t.decay, weight_decay=t.weight_decay))
+    history = train(task, pretraining_batches(run, tokenizer), run.run_dir, t.steps,
+                    checkpoint_every=t.checkpoint_every, keep=t.keep_checkpoints,
+                    tokens_per_batch=t.batch_size * run.data.sequence_length, verbose=verbose)
+    task.save(Path(run.run_dir) / "model.keras")
+    return task, tokenizer, history
