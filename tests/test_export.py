@@ -1,5 +1,6 @@
 """Raw-text SavedModels: signatures, TF-Serving op coverage, fresh-process parity, layout, bad requests."""
 
+import shutil
 from pathlib import Path
 
 import keras
@@ -97,7 +98,34 @@ def test_warmup_requests_parse_one_per_signature(exported):
 def test_models_config_lists_every_model(tmp_path):
     config = write_models_config(tmp_path, ["sst2", "gpt"]).read_text()
     assert config.count("config {") == 2 and "base_path: '/models/gpt'" in config
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+    parsed = text_format.Parse(config, model_server_config_pb2.ModelServerConfig())
+    assert [c.name for c in parsed.model_config_list.config] == ["sst2", "gpt"]
     assert "max_batch_size" in (tmp_path / "batching.config").read_text()
+
+
+@pytest.mark.skipif(not shutil.which("tensorflow_model_server"), reason="tensorflow_model_server is not on PATH")
+def test_live_tf_serving_answers_rest_and_grpc(exported, tmp_path):
+    import subprocess
+    import time
+
+    from kzoo.serving import grpc_predict, rest_predict
+    shutil.copytree(exported.parent, tmp_path / "clf")
+    write_models_config(tmp_path, ["clf"], base_path=str(tmp_path))
+    server = subprocess.Popen(["tensorflow_model_server", "--port=8610", "--rest_api_port=8611",
+                               f"--model_config_file={tmp_path / 'models.config'}"])
+    try:
+        for _ in range(120):
+            try:
+                outputs = rest_predict("http://127.0.0.1:8611", "clf", {"text": TEXTS[:1]})
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert len(outputs["probabilities"][0]) == 3
+        assert grpc_predict("127.0.0.1:8610", "clf", {"text": TEXTS[:1]})["probabilities"].shape == (1, 3)
+    finally:
+        server.terminate()
 
 
 def test_bad_requests_get_defined_outputs(exported, classifier, tokenizer):

