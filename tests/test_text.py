@@ -54,3 +54,15 @@ def test_non_utf8_and_empty_files_name_the_line(tmp_path):
     empty.write_text("  \n")
     with pytest.raises(ValueError, match="empty.txt: the file is empty"):
         learn_wordpiece_vocabulary(empty, 100)
+
+
+def test_byte_level_bpe_loads_gpt2_files_and_round_trips(tmp_path):
+    from kzoo.text.bpe import load_bpe
+    vocab = {"<|endoftext|>": 0, "h": 1, "e": 2, "l": 3, "o": 4, "Ġ": 5, "w": 6, "r": 7, "d": 8, "he": 9, "ll": 10,
+             "hell": 11, "hello": 12, "Ġw": 13, "or": 14, "Ġwor": 15, "Ġworld": 16, "ld": 17}
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
+    (tmp_path / "merges.txt").write_text("#version: 0.2\nh e\nl l\nhe ll\nhell o\nĠ w\no r\nĠw or\nl d\nĠwor ld\n")
+    tokenizer = load_bpe(tmp_path / "vocab.json", tmp_path / "merges.txt")
+    ids = tokenizer(["hello world<|endoftext|>", "held"])
+    assert ids == [[12, 16, 0], [9, 17]]  # merges applied in rank order; the special token is kept whole
+    assert tokenizer.detokenize(ids) == ["hello world<|endoftext|>", "held"]
