@@ -3,5 +3,6 @@
 from kzoo.tasks.classifier import Classifier
 from kzoo.tasks.embedder import Embedder
 from kzoo.tasks.pretraining import CausalLM, MaskedLMPretrainer
+from kzoo.tasks.token_classifier import TokenClassifier
 
-__all__ = ["CausalLM", "Classifier", "Embedder", "MaskedLMPretrainer"]
+__all__ = ["CausalLM", "Classifier", "Embedder", "MaskedLMPretrainer", "TokenClassifier"]
