@@ -3,6 +3,7 @@
 from kzoo.tasks.classifier import Classifier
 from kzoo.tasks.embedder import Embedder
 from kzoo.tasks.pretraining import CausalLM, MaskedLMPretrainer
+from kzoo.tasks.span_qa import SpanQA
 from kzoo.tasks.token_classifier import TokenClassifier
 
-__all__ = ["CausalLM", "Classifier", "Embedder", "MaskedLMPretrainer", "TokenClassifier"]
+__all__ = ["CausalLM", "Classifier", "Embedder", "MaskedLMPretrainer", "SpanQA", "TokenClassifier"]
