@@ -38,7 +38,7 @@ def pretraining_batches(run: RunConfig, tokenizer):
 
 
 def build_pretraining_task(run: RunConfig, vocabulary_size):
-    overrides = {**run.model.overrides, "vocab_size": vocabulary_size}
+    overrides = {**run.model.overrides, "vocab_size": vocabulary_size, "dtype": run.training.precision}
     if run.data.task == "causal_lm":
         overrides.setdefault("max_positions", max(run.data.sequence_length, 16))
         return CausalLM(kzoo.build_decoder(run.model.preset, **overrides))
@@ -56,8 +56,11 @@ def run_pretraining(run: RunConfig, verbose="auto"):
     tokenizer = run_tokenizer(run)
     task = build_pretraining_task(run, tokenizer.vocabulary_size())
     t = run.training
-    task.compile(optimizer=make_optimizer(t.learning_rate, total_steps=t.steps, warmup_steps=t.warmup_steps,
-                                          decay=t.decay, weight_decay=t.weight_decay))
+    optimizer = make_optimizer(t.learning_rate, total_steps=t.steps, warmup_steps=t.warmup_steps, decay=t.decay,
+                               weight_decay=t.weight_decay)
+    if t.precision == "mixed_float16":  # float16 gradients underflow without dynamic loss scaling
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    task.compile(optimizer=optimizer)
     history = train(task, pretraining_batches(run, tokenizer), run.run_dir, t.steps,
                     checkpoint_every=t.checkpoint_every, keep=t.keep_checkpoints,
                     tokens_per_batch=t.batch_size * run.data.sequence_length, verbose=verbose)

@@ -52,6 +52,7 @@ class TrainingSection:
     checkpoint_every: int = 100
     keep_checkpoints: int = 3
     seed: int = 0
+    precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16" (Keras dtype policies)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,9 @@ class RunConfig:
         if self.data.task != "classification" and not self.data.files:
             raise ValueError("data.files is empty: list the raw text files to pretrain on.")
         resolve_config(self.model.preset, **self.model.overrides)  # validates the model now, not mid-run
+        precisions = ("float32", "mixed_bfloat16", "mixed_float16")
+        if self.training.precision not in precisions:
+            raise ValueError(f"training.precision={self.training.precision!r} is invalid: expected one of {precisions}.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
