@@ -134,3 +134,20 @@ def test_streaming_yields_the_same_tokens_as_generate():
         tokenizer(["the lobster"])), max_new_tokens=5), None
     assert len(pieces) == 5
     assert pieces == [tokenizer.id_to_token(int(t)) for t in np.asarray(ids)[0, -5:]]
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_no_repeat_ngram_bans_exactly_the_reference_tokens(n):
+    from kzoo.generation.processors import no_repeat_ngram
+    history = REF["ngram_history"].astype("int32")
+    ours = np.asarray(no_repeat_ngram(REF["scores"], history, history.shape[1], n))
+    reference = REF[f"no_repeat_{n}"]
+    np.testing.assert_array_equal(ours <= -1e29, np.isinf(reference))
+
+
+def test_no_repeat_ngram_holds_during_generation(gpt2):
+    ids = np.asarray(sample_or_greedy(gpt2, *_prompt(), GenerationConfig(max_new_tokens=12, no_repeat_ngram_size=2)))
+    for row, mask in zip(ids, REF["gpt2_prompt_mask"]):
+        tokens = row[int((mask == 0).sum()):].tolist()
+        bigrams = list(zip(tokens, tokens[1:]))
+        assert len(bigrams) == len(set(bigrams))  # greedy alone repeats (see gpt2_greedy)

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import keras
 from keras import ops
 
-from kzoo.generation.processors import NEG_INF, repetition_penalty, seen_tokens, top_k_filter, top_p_filter
+from kzoo.generation.processors import (NEG_INF, no_repeat_ngram, repetition_penalty, seen_tokens, top_k_filter,
+                                        top_p_filter)
 
 METHODS = ("greedy", "sample", "beam")
 
@@ -26,6 +27,7 @@ class GenerationConfig:
     top_k: int = 0
     top_p: float = 1.0
     repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
     min_new_tokens: int = 0
     num_beams: int = 4
     length_penalty: float = 1.0
@@ -39,20 +41,25 @@ class GenerationConfig:
         checks = {"method": self.method in METHODS, "max_new_tokens": self.max_new_tokens >= 1,
                   "temperature": self.temperature > 0, "top_k": self.top_k >= 0,
                   "top_p": 0 < self.top_p <= 1, "repetition_penalty": self.repetition_penalty > 0,
+                  "no_repeat_ngram_size": self.no_repeat_ngram_size >= 0,
                   "num_beams": self.num_beams >= 1, "min_new_tokens": 0 <= self.min_new_tokens <= self.max_new_tokens}
         allowed = {"method": f"one of {METHODS}", "max_new_tokens": ">= 1", "temperature": "> 0",
                    "top_k": ">= 0 (0 = off)", "top_p": "in (0, 1]", "repetition_penalty": "> 0 (1 = off)",
+                   "no_repeat_ngram_size": ">= 0 (0 = off)",
                    "num_beams": ">= 1", "min_new_tokens": "in [0, max_new_tokens]"}
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"GenerationConfig.{name}={getattr(self, name)!r} is invalid: expected {allowed[name]}.")
 
 
-def next_token_logits(logits, seen, step, config: GenerationConfig):
-    """Applies penalties, the minimum length and (when sampling) temperature / top-k / top-p."""
+def next_token_logits(logits, seen, step, config: GenerationConfig, tokens=None, length=None):
+    """Applies penalties, the minimum length and (when sampling) temperature / top-k / top-p.
+    `tokens[:, :length]` is the sequence so far (for `no_repeat_ngram_size`)."""
     logits = ops.cast(logits, "float32")
     if config.repetition_penalty != 1.0:
         logits = repetition_penalty(logits, seen, config.repetition_penalty)
+    if getattr(config, "no_repeat_ngram_size", 0):
+        logits = no_repeat_ngram(logits, tokens, length, config.no_repeat_ngram_size)
     if config.end_token_id is not None and config.min_new_tokens:
         is_end = ops.arange(logits.shape[-1]) == config.end_token_id
         logits = ops.where(ops.logical_and(is_end[None], step < config.min_new_tokens), NEG_INF, logits)
@@ -105,7 +112,7 @@ def sampling_loop(decoder, token_ids, padding_mask, config: GenerationConfig, se
 
     def step(state):
         step, tokens, cache, logits, seen, done = state
-        scores = next_token_logits(logits, seen, step, config)
+        scores = next_token_logits(logits, seen, step, config, tokens, prompt_length + step)
         token = ops.cast(ops.argmax(scores, axis=-1), "int32")
         if config.method != "greedy":
             sampled = ops.cast(keras.random.categorical(scores, 1, seed=seed_generator)[:, 0], "int32")
@@ -153,7 +160,7 @@ def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
 
     def body(step, tokens, cache, logits, scores, finished_scores, finished_tokens, seen):
         position = prompt_length + step
-        log_probs = ops.log_softmax(next_token_logits(logits, seen, step, config), axis=-1)
+        log_probs = ops.log_softmax(next_token_logits(logits, seen, step, config, tokens, position), axis=-1)
         candidates = ops.reshape(log_probs, (batch, beams, vocabulary)) + scores[:, :, None]
         top_scores, top_index = ops.top_k(ops.reshape(candidates, (batch, beams * vocabulary)), 2 * beams)
         source_beam, token = top_index // vocabulary, ops.cast(top_index % vocabulary, "int32")

@@ -41,3 +41,20 @@ def seen_tokens(token_ids, padding_mask, vocabulary_size):
     """(batch, vocab) bool: which ids occur at the real positions of `token_ids`."""
     one_hot = ops.one_hot(token_ids, vocabulary_size) * ops.cast(padding_mask, "float32")[:, :, None]
     return ops.max(one_hot, axis=1) > 0
+
+
+def no_repeat_ngram(logits, tokens, length, n):
+    """Bans every token that would complete an n-gram already in `tokens[:, :length]`
+    (Hugging Face's NoRepeatNGramLogitsProcessor). Scatters the banned ids, so memory stays
+    batch × vocabulary however long the sequence."""
+    batch, width = ops.shape(tokens)[0], ops.shape(tokens)[1]
+    starts = ops.arange(width - n + 1)
+    tail = ops.slice(tokens, [0, ops.maximum(length - n + 1, 0)], [batch, n - 1])
+    match = ops.logical_and(starts[None, :] <= length - n, length >= n)
+    for k in range(n - 1):
+        match = ops.logical_and(match, ops.take(tokens, starts + k, axis=1) == tail[:, k:k + 1])
+    banned = ops.take(tokens, starts + n - 1, axis=1)
+    rows = ops.broadcast_to(ops.arange(batch)[:, None], ops.shape(banned))
+    indices = ops.stack([ops.reshape(rows, (-1,)), ops.reshape(banned, (-1,))], axis=1)
+    counts = ops.scatter(indices, ops.reshape(ops.cast(match, "float32"), (-1,)), ops.shape(logits))
+    return ops.where(counts > 0, NEG_INF, logits)

