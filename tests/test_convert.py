@@ -98,3 +98,52 @@ def test_shape_mismatch_names_tensor_and_shapes(tmp_path):
     with pytest.raises(ValueError, match=r"'bert.embeddings.position_embeddings.weight' has shape \(64, 32\) but "
                                          r"kzoo's embedding/position_embedding/embeddings expects \(128, 32\)"):
         load_huggingface(tmp_path)
+
+
+def _write_google_checkpoint(directory):
+    """A TF1 name-based checkpoint of the tiny reference BERT, laid out as Google's release is."""
+    from safetensors.numpy import load_file
+    directory.mkdir()
+    tensors = load_file(str(DATA / "hf_tiny_bert" / "model.safetensors"))
+    names, values = [], []
+    for key, value in tensors.items():
+        if key == "cls.predictions.decoder.weight" or key.endswith("position_ids"):
+            continue
+        name = key.replace(".", "/")
+        for i in range(2):
+            name = name.replace(f"layer/{i}/", f"layer_{i}/")
+        if name.endswith("LayerNorm/weight") or name.endswith("LayerNorm/bias"):
+            name = name.replace("LayerNorm/weight", "LayerNorm/gamma").replace("LayerNorm/bias", "LayerNorm/beta")
+        elif name.endswith("_embeddings/weight"):
+            name = name[: -len("/weight")]
+        elif name == "cls/predictions/bias":
+            name = "cls/predictions/output_bias"
+        elif name.startswith("cls/seq_relationship"):
+            name = name.replace("/weight", "/output_weights").replace("/bias", "/output_bias")
+        elif name.endswith("/weight"):
+            name, value = name[: -len("/weight")] + "/kernel", value.T
+        names.append(name)
+        values.append(tf.constant(value))
+    tf.raw_ops.SaveV2(prefix=str(directory / "bert_model.ckpt"), tensor_names=names,
+                      shape_and_slices=[""] * len(names), tensors=values)
+    config = json.loads((DATA / "hf_tiny_bert" / "config.json").read_text())
+    keys = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+            "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+            "type_vocab_size", "initializer_range")
+    (directory / "bert_config.json").write_text(json.dumps({k: config[k] for k in keys}))
+
+
+def test_google_bert_tf1_checkpoint_matches_transformers(tmp_path):
+    from kzoo.convert.google_bert import load_google_bert
+    _write_google_checkpoint(tmp_path / "google")
+    model, _ = load_google_bert(tmp_path / "google", task="pretraining")
+    out = model(_bert_inputs())
+    real = REF["bert_mask"].astype(bool)
+    np.testing.assert_allclose(np.asarray(out["mlm"])[real], REF["bert_mlm_logits"][real], atol=1e-4)
+    np.testing.assert_allclose(out["nsp"], REF["bert_nsp_logits"], atol=1e-4)
+
+
+def test_google_bert_needs_its_config(tmp_path):
+    from kzoo.convert.google_bert import load_google_bert
+    with pytest.raises(FileNotFoundError, match="bert_config.json: missing"):
+        load_google_bert(tmp_path)
