@@ -9,6 +9,7 @@ from kzoo import data, text
 from kzoo.recipes.run_config import RunConfig
 from kzoo.tasks import CausalLM, MaskedLMPretrainer
 from kzoo.training import make_optimizer, train
+from kzoo.training.distribution import strategy_scope
 
 
 def run_tokenizer(run: RunConfig):
@@ -54,13 +55,14 @@ def run_pretraining(run: RunConfig, verbose="auto"):
     run.save(run.run_dir)
     keras.utils.set_random_seed(run.training.seed)
     tokenizer = run_tokenizer(run)
-    task = build_pretraining_task(run, tokenizer.vocabulary_size())
     t = run.training
-    optimizer = make_optimizer(t.learning_rate, total_steps=t.steps, warmup_steps=t.warmup_steps, decay=t.decay,
-                               weight_decay=t.weight_decay)
-    if t.precision == "mixed_float16":  # float16 gradients underflow without dynamic loss scaling
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    task.compile(optimizer=optimizer)
+    with strategy_scope(t.strategy):
+        task = build_pretraining_task(run, tokenizer.vocabulary_size())
+        optimizer = make_optimizer(t.learning_rate, total_steps=t.steps, warmup_steps=t.warmup_steps,
+                                   decay=t.decay, weight_decay=t.weight_decay)
+        if t.precision == "mixed_float16":  # float16 gradients underflow without dynamic loss scaling
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        task.compile(optimizer=optimizer)
     history = train(task, pretraining_batches(run, tokenizer), run.run_dir, t.steps,
                     checkpoint_every=t.checkpoint_every, keep=t.keep_checkpoints,
                     tokens_per_batch=t.batch_size * run.data.sequence_length, verbose=verbose)

@@ -53,6 +53,7 @@ class TrainingSection:
     keep_checkpoints: int = 3
     seed: int = 0
     precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16" (Keras dtype policies)
+    strategy: str = "default"  # see kzoo.training.distribution
 
 
 @dataclass(frozen=True)
