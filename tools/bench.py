@@ -1,7 +1,7 @@
 """Speed and memory of kzoo next to KerasHub, measured in one run: JSON on stdout.
 
     python tools/bench.py train       # MLM+NSP bert_small b16×128, causal LM 6L/512 GPT b8×256; tokens/s, MFU
-    python tools/bench.py generate    # 6L/512 GPT, vocab 50257: prompt 16 + 128 new, greedy b1/b8, beam 4
+    python tools/bench.py generate    # 6L/512 GPT, vocab 50257: prompt 16 + 128 new, greedy b1/b8, beam 4, bf16
     python tools/bench.py pipeline    # examples/s of the MLM+NSP and causal-LM tf.data pipelines on real text
     python tools/bench.py serve       # exported bert_base classifier p50/p99 (b1, b32); generator tokens/s
     python tools/bench.py all
@@ -117,20 +117,20 @@ def train_causal(impl, steps=5):
 
 
 # ---- generation ------------------------------------------------------------------------------
-def generate(impl, batch, method="greedy", new_tokens=128, prompt_length=16):
+def generate(impl, batch, method="greedy", new_tokens=128, prompt_length=16, precision="float32"):
     import numpy as np
     rng = np.random.default_rng(0)
     prompt = rng.integers(0, 50257, (batch, prompt_length)).astype("int32")
     if impl == "kzoo":
         import kzoo
         from kzoo.generation import Generator
-        generator = Generator(kzoo.build_decoder("gpt2_small", **GPT_6L))
+        generator = Generator(kzoo.build_decoder("gpt2_small", **GPT_6L), precision=precision)
         options = dict(max_new_tokens=new_tokens, method=method, num_beams=4)
         call = lambda: generator.generate_ids(prompt, np.ones_like(prompt), **options).numpy()  # noqa: E731
     else:
         import keras_hub
         backbone = keras_hub.models.GPT2Backbone(vocabulary_size=50257, num_layers=6, num_heads=8, hidden_dim=512,
-                                                 intermediate_dim=2048, max_sequence_length=1024)
+                                                 intermediate_dim=2048, max_sequence_length=1024, dtype=precision)
         lm = keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
         lm.compile(sampler=keras_hub.samplers.BeamSampler(num_beams=4) if method == "beam" else method)
         total = prompt_length + new_tokens
@@ -232,7 +232,9 @@ def serve(impl, requests=40):
 CASES = {
     "train": [("mlm_nsp_bert_small_b16x128", train_mlm, {}), ("causal_lm_gpt6x512_b8x256", train_causal, {})],
     "generate": [("greedy_b1", generate, {"batch": 1}), ("greedy_b8", generate, {"batch": 8}),
-                 ("beam4_b1", generate, {"batch": 1, "method": "beam"})],
+                 ("beam4_b1", generate, {"batch": 1, "method": "beam"}),
+                 ("greedy_b1_bfloat16", generate, {"batch": 1, "precision": "bfloat16"}),
+                 ("greedy_b8_bfloat16", generate, {"batch": 8, "precision": "bfloat16"})],
     "pipeline": [("pipelines", pipeline, {}), ("bert_base_step", bert_base_step, {})],
     "serve": [("bert_base_classifier_and_generator", serve, {})],
 }

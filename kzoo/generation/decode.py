@@ -65,11 +65,17 @@ def next_token_logits(logits, seen, step, config: GenerationConfig, tokens=None,
         logits = ops.where(ops.logical_and(is_end[None], step < config.min_new_tokens), NEG_INF, logits)
     if config.method != "greedy":
         logits = logits / config.temperature
-        if not isinstance(config.top_k, int) or config.top_k:
-            logits = top_k_filter(logits, config.top_k)
-        if not isinstance(config.top_p, float) or config.top_p < 1.0:
-            logits = top_p_filter(logits, config.top_p)
+        logits = _maybe(config.top_k, 0, lambda: top_k_filter(logits, config.top_k), logits)
+        logits = _maybe(config.top_p, 1.0, lambda: top_p_filter(logits, config.top_p), logits)
     return logits
+
+
+def _maybe(setting, off, apply, logits):
+    """`apply()` unless `setting` is `off`; decided in the graph when the setting is a request tensor,
+    so a SavedModel request that turns a filter off skips its full-vocabulary sort."""
+    if isinstance(setting, (int, float)):
+        return logits if setting == off else apply()
+    return ops.cond(ops.not_equal(setting, off), apply, lambda: logits)
 
 
 def _prefill(decoder, token_ids, padding_mask, config):
