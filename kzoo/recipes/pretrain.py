@@ -23,19 +23,36 @@ def run_tokenizer(run: RunConfig):
 
 
 def pretraining_batches(run: RunConfig, tokenizer):
-    """Deterministic (seeded) batches, so a resumed run sees exactly the batches it had left."""
-    d, ids = run.data, tokenizer.token_to_id
+    """(training, validation) batches. Training batches are deterministic for the seed, so a
+    resumed run sees exactly the batches it had left. Validation holds out the last
+    `data.validation_fraction` of the documents (with fixed masks for MLM); None when it is 0."""
+    d, t = run.data, run.training
     documents = data.read_documents(list(d.files))
+    cut = len(documents) - int(len(documents) * d.validation_fraction)
+    if d.validation_fraction and (cut < 2 or len(documents) - cut < 2):
+        raise ValueError(f"data.validation_fraction={d.validation_fraction} leaves {cut} training and "
+                         f"{len(documents) - cut} validation documents; each side needs at least 2.")
+    train_docs, validation_docs = documents[:cut], documents[cut:]
     if d.task == "causal_lm":
-        windows = data.causal_lm_windows(documents, tokenizer, d.sequence_length, ids("[SEP]"))
-        return data.causal_lm_batches(windows.cache(), run.training.batch_size, seed=run.training.seed).repeat()
-    examples = data.make_nsp_examples(data.tokenize_documents(documents, tokenizer), d.sequence_length,
-                                      ids("[CLS]"), ids("[SEP]"), seed=run.training.seed)
-    masking = data.MaskingConfig(tokenizer.vocabulary_size(), ids("[MASK]"),
-                                 tuple(ids(t) for t in text.SPECIAL_TOKENS), max_predictions=d.max_predictions,
-                                 whole_word=d.whole_word_masking)
-    return data.mlm_nsp_batches(examples, masking, run.training.batch_size,
-                                data.continuation_flags(tokenizer.get_vocabulary()), seed=run.training.seed)
+        def batches(docs, training):
+            windows = data.causal_lm_windows(docs, tokenizer, d.sequence_length, tokenizer.token_to_id("[SEP]"))
+            if training:
+                return data.causal_lm_batches(windows.cache(), t.batch_size, seed=t.seed).repeat()
+            return data.causal_lm_batches(windows, t.batch_size, shuffle_buffer=0).cache()
+    else:
+        def batches(docs, training):
+            ids = tokenizer.token_to_id
+            examples = data.make_nsp_examples(data.tokenize_documents(docs, tokenizer), d.sequence_length,
+                                              ids("[CLS]"), ids("[SEP]"), seed=t.seed)
+            masking = data.MaskingConfig(tokenizer.vocabulary_size(), ids("[MASK]"),
+                                         tuple(ids(x) for x in text.SPECIAL_TOKENS),
+                                         max_predictions=d.max_predictions, whole_word=d.whole_word_masking)
+            flags = data.continuation_flags(tokenizer.get_vocabulary())
+            if training:
+                return data.mlm_nsp_batches(examples, masking, t.batch_size, flags, seed=t.seed)
+            return data.mlm_nsp_batches(examples, masking, t.batch_size, flags, seed=t.seed + 1, epochs=1,
+                                        static_masking=True, shuffle_buffer=0).cache()
+    return batches(train_docs, True), (batches(validation_docs, False) if d.validation_fraction else None)
 
 
 def build_pretraining_task(run: RunConfig, vocabulary_size):
@@ -63,8 +80,9 @@ def run_pretraining(run: RunConfig, verbose="auto"):
         if t.precision == "mixed_float16":  # float16 gradients underflow without dynamic loss scaling
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         task.compile(optimizer=optimizer)
-    history = train(task, pretraining_batches(run, tokenizer), run.run_dir, t.steps,
-                    checkpoint_every=t.checkpoint_every, keep=t.keep_checkpoints,
-                    tokens_per_batch=t.batch_size * run.data.sequence_length, verbose=verbose)
+    training, validation = pretraining_batches(run, tokenizer)
+    history = train(task, training, run.run_dir, t.steps, checkpoint_every=t.checkpoint_every,
+                    keep=t.keep_checkpoints, tokens_per_batch=t.batch_size * run.data.sequence_length,
+                    verbose=verbose, validation_data=validation)
     task.save(Path(run.run_dir) / "model.keras")
     return task, tokenizer, history
