@@ -146,3 +146,22 @@ def test_pair_classifier_signature(classifier, tokenizer, tmp_path):
     outputs = predict_in_fresh_process(version, {"text": ["who wrote it?"], "text_pair": ["it was written by me"]})
     expected = _keras_probabilities(classifier, tokenizer, ["who wrote it?"], ["it was written by me"])
     np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5)
+
+
+def test_fill_mask_signature_ranks_tokens_like_keras(tokenizer, tmp_path):
+    from kzoo.tasks import MaskedLMPretrainer
+    keras.utils.set_random_seed(0)
+    pretrainer = MaskedLMPretrainer(kzoo.build_encoder("bert_tiny", vocab_size=tokenizer.vocabulary_size(),
+                                                       max_positions=32))
+    version = export_saved_model(pretrainer, tokenizer, tmp_path / "mlm", sequence_length=32)
+    texts = ["the [MASK] is blue", "a [MASK] of the game"]
+    outputs = predict_in_fresh_process(version, {"text": texts}, signature="fill_mask")
+    inputs = TextPairEncoder(tokenizer, 32)(tf.constant(texts))
+    position = np.argmax(inputs["token_ids"].numpy() == tokenizer.token_to_id("[MASK]"), axis=1)
+    logits = pretrainer({**inputs, "mask_positions": tf.constant(position[:, None], tf.int32)})["mlm"][:, 0]
+    probabilities = tf.nn.softmax(logits).numpy()
+    expected = np.argsort(-probabilities, axis=1)[:, :5]
+    assert outputs["token_ids"] == expected.tolist()
+    np.testing.assert_allclose(outputs["scores"], np.take_along_axis(probabilities, expected, 1), atol=1e-5)
+    assert outputs["tokens"][:5] == [tokenizer.id_to_token(int(i)) for i in expected[0]]
+    check_serving_ops(version)

@@ -52,6 +52,22 @@ def embedder_signatures(encoder_model, encode) -> dict:
     return {"embed": tf.function(embed, input_signature=[TEXT])}
 
 
+def fill_mask_signatures(pretrainer, encode, top_k=5) -> dict:
+    """`fill_mask`: text with one `[MASK]` → the `top_k` tokens for it and their probabilities
+    (a text without `[MASK]` is scored at its first token)."""
+    mask_id = encode.tokenizer.token_to_id("[MASK]")
+    vocabulary = tf.constant(encode.tokenizer.get_vocabulary())
+
+    def fill_mask(text):
+        inputs = encode(clean_text(text))
+        position = tf.argmax(tf.cast(inputs["token_ids"] == mask_id, tf.int32), axis=1, output_type=tf.int32)
+        logits = pretrainer({**inputs, "mask_positions": position[:, None]}, training=False)["mlm"][:, 0]
+        scores, ids = tf.math.top_k(tf.nn.softmax(tf.cast(logits, tf.float32)), k=top_k)
+        return {"tokens": tf.gather(vocabulary, ids), "token_ids": ids, "scores": scores}
+
+    return {"fill_mask": tf.function(fill_mask, input_signature=[TEXT])}
+
+
 def generator_signatures(decoder, tokenizer, seed_generator, end_token_id, max_prompt_length) -> dict:
     """`generate`: prompt, max_new_tokens, method ("greedy"/"sample"), temperature, top_k, top_p, seed
     → text (the continuation) and token_ids. The decode loop and its KV cache run in the graph."""
@@ -108,15 +124,16 @@ def export_saved_model(task, tokenizer, model_dir, sequence_length=128, pair=Fal
     """Writes `model_dir/<next version>/` with raw-text signatures and warmup requests.
 
     A `Classifier` gets `serving_default` (labels and probabilities) and `embed`;
-    a `CausalLM` gets `serving_default` = generate (prompts up to `sequence_length`
-    tokens; pass `end_token_id`); an `Encoder` gets `embed`. The vocabulary travels in the
+    a `MaskedLMPretrainer` gets `serving_default` = fill_mask and `embed`; a `CausalLM` gets
+    `serving_default` = generate (prompts up to `sequence_length` tokens; pass `end_token_id`);
+    an `Encoder` gets `embed`. The vocabulary travels in the
     SavedModel's assets. Returns the version directory.
 
     Example:
         >>> export_saved_model(classifier, tokenizer, "saved_models/sst2")
         PosixPath('saved_models/sst2/1')
     """
-    from kzoo.tasks import CausalLM, Classifier
+    from kzoo.tasks import CausalLM, Classifier, MaskedLMPretrainer
 
     module = tf.Module()
     module.model, module.tokenizer = task, tokenizer
@@ -133,6 +150,10 @@ def export_saved_model(task, tokenizer, model_dir, sequence_length=128, pair=Fal
         signatures = {**classifier_signatures(task, encode, pair), **embedder_signatures(task.backbone, encode)}
         requests = {"serving_default": {"text": texts, **({"text_pair": texts} if pair else {})},
                     "embed": {"text": texts}}
+    elif isinstance(task, MaskedLMPretrainer):
+        signatures = {**fill_mask_signatures(task, encode), **embedder_signatures(task.backbone, encode)}
+        signatures["serving_default"] = signatures["fill_mask"]
+        requests = {"serving_default": {"text": ["the [MASK] is blue"]}, "embed": {"text": texts}}
     else:
         signatures = embedder_signatures(task, encode)
         signatures["serving_default"] = signatures["embed"]
