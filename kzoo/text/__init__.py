@@ -1,7 +1,9 @@
-"""In-graph tokenizers and vocabulary learning."""
+"""In-graph tokenizers (WordPiece, byte-level BPE, SentencePiece) and vocabulary learning."""
 
+from kzoo.text.bpe import END_OF_TEXT, learn_bpe, load_bpe
 from kzoo.text.encoder_inputs import TextPairEncoder
+from kzoo.text.sentencepiece import learn_sentencepiece, load_sentencepiece
 from kzoo.text.wordpiece import SPECIAL_TOKENS, learn_wordpiece_vocabulary, load_wordpiece, read_vocabulary
 
-__all__ = ["SPECIAL_TOKENS", "TextPairEncoder", "learn_wordpiece_vocabulary", "load_wordpiece",
-           "read_vocabulary"]
+__all__ = ["END_OF_TEXT", "SPECIAL_TOKENS", "TextPairEncoder", "learn_bpe", "learn_sentencepiece",
+           "learn_wordpiece_vocabulary", "load_bpe", "load_sentencepiece", "load_wordpiece", "read_vocabulary"]
