@@ -95,7 +95,7 @@ def _export(args):
 def _convert(args):
     from kzoo.convert import load_google_bert, load_huggingface
 
-    google = os.path.exists(os.path.join(args.source, "bert_config.json"))
+    google = any(name == "bert_config.json" or name.endswith(".index") for name in os.listdir(args.source))
     model, tokenizer = (load_google_bert if google else load_huggingface)(args.source, task=args.task)
     os.makedirs(args.output, exist_ok=True)
     model.save(os.path.join(args.output, "model.keras"))
@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--name", required=True)
     export.add_argument("--saved-models", default="saved_models")
     export.add_argument("--sequence-length", type=int, default=128)
-    convert = command("convert", _convert, "import a Hugging Face or Google BERT TF1 checkpoint as a kzoo model")
+    convert = command("convert", _convert, "import a Hugging Face, Google BERT TF1 or TF Model Garden checkpoint as a kzoo model")
     convert.add_argument("source")
     convert.add_argument("--output", required=True)
     convert.add_argument("--task", choices=["pretraining", "causal_lm"])

@@ -143,7 +143,35 @@ def test_google_bert_tf1_checkpoint_matches_transformers(tmp_path):
     np.testing.assert_allclose(out["nsp"], REF["bert_nsp_logits"], atol=1e-4)
 
 
-def test_google_bert_needs_its_config(tmp_path):
+def test_google_bert_needs_its_checkpoint_and_tf1_config(tmp_path):
     from kzoo.convert.google_bert import load_google_bert
-    with pytest.raises(FileNotFoundError, match="bert_config.json: missing"):
+    with pytest.raises(FileNotFoundError, match=r"bert_model.ckpt.index: missing"):
+        load_google_bert(tmp_path)
+    _write_google_checkpoint(tmp_path / "google")
+    (tmp_path / "google" / "bert_config.json").unlink()
+    with pytest.raises(FileNotFoundError, match="bert_config.json: missing; a TF1 BERT checkpoint needs"):
+        load_google_bert(tmp_path / "google")
+
+
+@pytest.mark.parametrize("name", ["garden_bert_v1", "garden_bert_v2"])
+def test_model_garden_encoder_checkpoint_matches_model_garden(name):
+    """Checkpoints and outputs written by tf-models-official (tools/reference/garden_outputs.py);
+    v1 is the functional BertEncoder with a bert_config.json, v2 BertEncoderV2 with none."""
+    from kzoo.convert.google_bert import load_google_bert
+    reference = np.load(DATA / name / "reference_outputs.npz")
+    encoder, tokenizer = load_google_bert(DATA / name)
+    assert tokenizer is None and encoder.config.num_heads == 4 and encoder.config.intermediate_size == 37
+    assert encoder.config.activation == ("gelu" if name.endswith("v1") else "gelu_tanh")
+    ids = reference["token_ids"]
+    out = encoder({"token_ids": ids, "segment_ids": reference["segment_ids"], "padding_mask": ids > 0})
+    real = ids > 0  # Model Garden leaves padded positions' states unmasked, as kzoo does; compare real ones
+    np.testing.assert_allclose(np.asarray(out["sequence_output"])[real], reference["sequence_output"][real],
+                               atol=1e-4)
+    np.testing.assert_allclose(out["pooled_output"], reference["pooled_output"], atol=1e-4)
+
+
+def test_model_garden_checkpoint_without_an_encoder_is_refused(tmp_path):
+    from kzoo.convert.google_bert import load_google_bert
+    tf.train.Checkpoint(step=tf.Variable(3)).write(str(tmp_path / "bert_model.ckpt"))
+    with pytest.raises(ValueError, match="holds no Model Garden BERT encoder"):
         load_google_bert(tmp_path)
