@@ -12,7 +12,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 def _quickstart(args):
     from kzoo.quickstart import run_quickstart
 
-    run_quickstart(args.workdir)
+    run_quickstart(args.workdir, init_from=args.init_from)
 
 
 def _presets(args):
@@ -88,7 +88,8 @@ def _export(args):
     task, tokenizer = load_run(args.run_dir)
     version = export.export_saved_model(task, tokenizer, os.path.join(args.saved_models, args.name),
                                         sequence_length=args.sequence_length,
-                                        end_token_id=tokenizer.token_to_id("[SEP]"))
+                                        end_token_id=tokenizer.token_to_id("[SEP]"), precision=args.precision,
+                                        jit_compile=args.xla)
     print(f"exported {version} ({len(export.check_serving_ops(version))} ops, all TF / TF Text)")
 
 
@@ -128,8 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=func)
         return sub
 
-    command("quickstart", _quickstart, "raw text to served predictions, on embedded data").add_argument(
-        "--workdir", default="runs/quickstart")
+    quickstart = command("quickstart", _quickstart, "raw text to served predictions, on embedded data")
+    quickstart.add_argument("--workdir", default="runs/quickstart")
+    quickstart.add_argument("--init-from", help="start the encoder from this checkpoint (Hugging Face, Google "
+                                                "BERT or kzoo run dir) instead of pretraining it")
     command("presets", _presets, "list the model presets and their sizes")
     pretrain = command("pretrain", _pretrain, "MLM+NSP or causal-LM pretraining from a run config")
     source = pretrain.add_mutually_exclusive_group(required=True)
@@ -155,7 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--name", required=True)
     export.add_argument("--saved-models", default="saved_models")
     export.add_argument("--sequence-length", type=int, default=128)
-    convert = command("convert", _convert, "import a Hugging Face, Google BERT TF1 or TF Model Garden checkpoint as a kzoo model")
+    export.add_argument("--precision", default="float32",
+                        help="a Keras dtype policy for the exported copy: bfloat16, mixed_float16, ...")
+    export.add_argument("--xla", action="store_true", help="compile the model part of each signature with XLA")
+    convert = command("convert", _convert,
+                      "import a Hugging Face, Google BERT TF1 or TF Model Garden checkpoint as a kzoo model")
     convert.add_argument("source")
     convert.add_argument("--output", required=True)
     convert.add_argument("--task", choices=["pretraining", "causal_lm"])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kzoo import export
 from kzoo.recipes import RunConfig, run_finetuning, run_pretraining
+from kzoo.recipes.finetune import load_backbone
 from kzoo.recipes.run_config import DataSection, ModelSection, TrainingSection
 
 SEQUENCE_LENGTH = 64
@@ -44,12 +45,25 @@ def pretrain_encoder(workdir, steps):
     return pretrainer, tokenizer
 
 
-def pretrain_decoder(workdir, steps):
+def import_encoder(workdir, source):
+    _step(f"1-2. import a pretrained encoder and its vocabulary from {source}")
+    backbone, tokenizer = load_backbone(source)
+    if tokenizer is None:
+        raise FileNotFoundError(f"{source}: the checkpoint has no vocab.txt; the quickstart needs its WordPiece "
+                                f"vocabulary.")
+    vocabulary = workdir / "imported" / "vocab.txt"
+    vocabulary.parent.mkdir(parents=True, exist_ok=True)
+    vocabulary.write_text("\n".join(tokenizer.get_vocabulary()) + "\n", encoding="utf-8")
+    print(f"{backbone.count_params():,} parameters, {tokenizer.vocabulary_size():,} tokens")
+    return backbone, tokenizer, vocabulary
+
+
+def pretrain_decoder(workdir, steps, vocabulary):
     _step(f"3. pretrain a tiny GPT with causal LM on the same text ({steps} steps) and sample from it")
     run = RunConfig(
         model=ModelSection("gpt2_small", TINY_GPT),
         data=DataSection(task="causal_lm", files=(_resource("wikitext2_corpus.txt"),),
-                         vocabulary=str(workdir / "pretrain" / "vocab.txt"), sequence_length=SEQUENCE_LENGTH),
+                         vocabulary=str(vocabulary), sequence_length=SEQUENCE_LENGTH),
         training=TrainingSection(steps=steps, batch_size=16, learning_rate=1e-3, warmup_steps=steps // 10,
                                  checkpoint_every=steps // 2),
         run_dir=str(workdir / "causal_lm"))
@@ -61,13 +75,14 @@ def pretrain_decoder(workdir, steps):
     return lm
 
 
-def finetune_classifier(workdir, pretrainer, tokenizer, epochs):
+def finetune_classifier(workdir, backbone, tokenizer, epochs, learning_rate):
     _step(f"4. fine-tune the pretrained encoder on SST-2 sentiment (5,000 embedded phrases, {epochs} epochs)")
     run = RunConfig(
         data=DataSection(task="classification", files=(_resource("sst2_sample.tsv"),),
                          sequence_length=SEQUENCE_LENGTH),
-        training=TrainingSection(epochs=epochs, batch_size=32, learning_rate=2e-4), run_dir=str(workdir / "sst2"))
-    classifier, _, metrics = run_finetuning(run, pretrainer.backbone, tokenizer, verbose=2)
+        training=TrainingSection(epochs=epochs, batch_size=32, learning_rate=learning_rate),
+        run_dir=str(workdir / "sst2"))
+    classifier, _, metrics = run_finetuning(run, backbone, tokenizer, verbose=2)
     print(f"held-out accuracy {metrics['accuracy']:.3f} (500 phrases carved out of the sample)")
     return classifier
 
@@ -89,12 +104,21 @@ def export_and_serve(classifier, lm, tokenizer):
     print(f"  generate: 'the lobster is' → {export.predict_in_fresh_process(lm_dir, request)['text'][0]!r}")
 
 
-def run_quickstart(workdir="runs/quickstart", pretrain_steps=400, lm_steps=200, finetune_epochs=3):
-    """Runs the whole path and prints what each step did."""
+def run_quickstart(workdir="runs/quickstart", pretrain_steps=400, lm_steps=200, finetune_epochs=3, init_from=None):
+    """Runs the whole path and prints what each step did.
+
+    `init_from` (a Hugging Face, Google BERT or kzoo run directory) replaces the encoder's
+    pretraining with that checkpoint, fine-tuned for one epoch at a pretrained model's learning rate.
+    """
     start = time.perf_counter()
     workdir = Path(workdir)
-    pretrainer, tokenizer = pretrain_encoder(workdir, pretrain_steps)
-    lm = pretrain_decoder(workdir, lm_steps)
-    classifier = finetune_classifier(workdir, pretrainer, tokenizer, finetune_epochs)
+    if init_from:
+        backbone, tokenizer, vocabulary = import_encoder(workdir, init_from)
+        finetune_epochs, learning_rate = 1, 5e-5
+    else:
+        pretrainer, tokenizer = pretrain_encoder(workdir, pretrain_steps)
+        backbone, vocabulary, learning_rate = pretrainer.backbone, workdir / "pretrain" / "vocab.txt", 2e-4
+    lm = pretrain_decoder(workdir, lm_steps, vocabulary)
+    classifier = finetune_classifier(workdir, backbone, tokenizer, finetune_epochs, learning_rate)
     export_and_serve(classifier, lm, tokenizer)
     print(f"\nquickstart finished in {time.perf_counter() - start:.0f} s")

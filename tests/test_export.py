@@ -163,5 +163,5 @@ def test_fill_mask_signature_ranks_tokens_like_keras(tokenizer, tmp_path):
     expected = np.argsort(-probabilities, axis=1)[:, :5]
     assert outputs["token_ids"] == expected.tolist()
     np.testing.assert_allclose(outputs["scores"], np.take_along_axis(probabilities, expected, 1), atol=1e-5)
-    assert outputs["tokens"][:5] == [tokenizer.id_to_token(int(i)) for i in expected[0]]
+    assert outputs["tokens"][0] == [tokenizer.id_to_token(int(i)) for i in expected[0]]
     check_serving_ops(version)

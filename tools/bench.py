@@ -198,8 +198,11 @@ def serve(impl, requests=40):
     tokenizer = text.load_wordpiece(minilm)
     classifier = Classifier(kzoo.build_encoder("bert_base", dropout=0.0), 2)
     workdir = Path(tempfile.mkdtemp(prefix="kzoo_bench_"))
-    version = export.export_saved_model(classifier, tokenizer, workdir / "bert_base", sequence_length=128)
-    served = tf.saved_model.load(str(version)).signatures["serving_default"]
+    variants = {"saved_model": {}, "saved_model_xla": {"jit_compile": True},
+                "saved_model_bf16": {"precision": "bfloat16"}}
+    served = {name: tf.saved_model.load(str(export.export_saved_model(
+        classifier, tokenizer, workdir / name, sequence_length=128, **options))).signatures["serving_default"]
+        for name, options in variants.items()}
     encode = text.TextPairEncoder(tokenizer, 128)
     sentence = " ".join(["the film is a charming and often affecting journey"] * 12)  # ≥ 128 tokens
     results = {}
@@ -207,7 +210,9 @@ def serve(impl, requests=40):
         texts = tf.constant([sentence] * batch)
         inputs = encode(texts)
         keras_call = tf.function(lambda i: classifier(i))
-        for name, call in (("saved_model", lambda: served(text=texts)), ("keras", lambda: keras_call(inputs))):
+        calls = {**{name: (lambda f=f: f(text=texts)) for name, f in served.items()},
+                 "keras": lambda: keras_call(inputs)}
+        for name, call in calls.items():
             call()
             times = []
             for _ in range(requests if batch == 1 else requests // 4):

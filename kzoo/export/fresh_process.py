@@ -10,14 +10,14 @@ import sys
 
 _SCRIPT = r"""
 import json, sys
-import tensorflow as tf, tensorflow_text  # noqa: F401  (TF Text ops, as TF Serving links them)
+import numpy as np, tensorflow as tf, tensorflow_text  # noqa: F401  (TF Text ops, as TF Serving links them)
 request = json.loads(sys.stdin.read())
 loaded = tf.saved_model.load(request["path"])
 inputs = {k: tf.constant(v, tf.string) if v == [] else tf.constant(v) for k, v in request["inputs"].items()}
 outputs = loaded.signatures[request["signature"]](**inputs)
 forbidden = sorted(m for m in ("kzoo", "keras_hub") if m in sys.modules)
-print(json.dumps({"outputs": {k: v.numpy().tolist() if v.dtype != tf.string else
-                              [s.decode("utf-8", "replace") for s in v.numpy().reshape(-1)]
+decode = np.vectorize(lambda s: s.decode("utf-8", "replace"), otypes=[object])
+print(json.dumps({"outputs": {k: (decode(v.numpy()) if v.dtype == tf.string else v.numpy()).tolist()
                               for k, v in outputs.items()}, "imported": forbidden}))
 """
 

@@ -19,13 +19,6 @@ def left_pad(token_ids, pad_id=0):
     return tf.cast(ids, tf.int32), mask
 
 
-def _cast_copy(decoder, dtype):
-    """The same decoder with its weights stored in `dtype`."""
-    copy = type(decoder)(decoder.config, dtype=dtype)
-    copy.set_weights([w.astype(dtype) for w in decoder.get_weights()])
-    return copy
-
-
 class Generator:
     """Generates with a kzoo decoder; each `GenerationConfig` compiles once (batch size and prompt
     length are dynamic, so new prompts never retrace).
@@ -42,7 +35,7 @@ class Generator:
         CPU (tools/bench.py); logits can differ slightly from float32, so it is opt-in."""
         if precision not in ("float32", "bfloat16"):
             raise ValueError(f"precision={precision!r} is invalid: expected 'float32' or 'bfloat16'.")
-        self.decoder = decoder if precision == "float32" else _cast_copy(decoder, precision)
+        self.decoder = decoder if precision == "float32" else decoder.with_dtype(precision)
         self.jit_compile = precision == "bfloat16"  # measured: XLA only wins with bfloat16 weights here
         self.tokenizer, self.defaults = tokenizer, defaults
         self.seed_generator = keras.random.SeedGenerator(0)

@@ -25,6 +25,15 @@ class Backbone(keras.Model):
     def from_config(cls, config):
         return cls(**config)
 
+    def with_dtype(self, dtype):
+        """A copy under the Keras dtype policy `dtype` ("bfloat16", "mixed_float16", ...), same weights.
+
+        Example: `fast = encoder.with_dtype("bfloat16")` stores and computes in bfloat16.
+        """
+        copy = type(self)(self.config, name=self.name, dtype=dtype)
+        copy.set_weights([w.astype(v.dtype) for w, v in zip(self.get_weights(), copy.weights)])
+        return copy
+
 
 def make_layers(config: ModelConfig, dtype=None):
     """The embedding, the blocks and (for pre-LN stacks) the final LayerNorm."""

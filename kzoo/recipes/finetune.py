@@ -23,7 +23,8 @@ def load_run(run_dir):
 
 
 def load_backbone(source):
-    """The backbone and tokenizer of a kzoo pretraining run dir or a Hugging Face checkpoint dir."""
+    """The backbone and tokenizer of a kzoo run dir, a Hugging Face checkpoint dir, or a Google BERT
+    checkpoint dir (TF1 release or TF Model Garden)."""
     source = Path(source)
     if (source / "model.keras").exists():
         task, tokenizer = load_run(source)
@@ -32,8 +33,13 @@ def load_backbone(source):
         from kzoo.convert import load_huggingface
 
         return load_huggingface(source)
-    raise FileNotFoundError(f"{source}: neither a kzoo run (model.keras + vocab.txt) nor a Hugging Face "
-                            f"checkpoint (config.json + model.safetensors).")
+    if list(source.glob("*.index")):
+        from kzoo.convert import load_google_bert
+
+        return load_google_bert(source)
+    raise FileNotFoundError(f"{source}: neither a kzoo run (model.keras + vocab.txt), a Hugging Face "
+                            f"checkpoint (config.json + model.safetensors) nor a Google BERT checkpoint "
+                            f"(bert_model.ckpt.index + .data-*).")
 
 
 def run_finetuning(run: RunConfig, backbone=None, tokenizer=None, verbose="auto"):

@@ -29,6 +29,12 @@ class Task(keras.Model):
         config = {**config, "backbone": keras.saving.deserialize_keras_object(config["backbone"])}
         return cls(**config)
 
+    def with_dtype(self, dtype):
+        """A copy, backbone and head, under the Keras dtype policy `dtype`, with the same weights."""
+        copy = type(self)(self.backbone.with_dtype(dtype), name=self.name, **self.head_config)
+        copy.set_weights([w.astype(v.dtype) for w, v in zip(self.get_weights(), copy.weights)])
+        return copy
+
     def compile(self, optimizer="auto", loss="auto", metrics="auto", weighted_metrics="auto", **kwargs):
         """Keras `compile` with this task's defaults wherever "auto" is left.
 
