@@ -90,9 +90,48 @@ def test_versions_are_integers_and_never_overwritten(classifier, tokenizer, tmp_
 
 def test_warmup_requests_parse_one_per_signature(exported):
     logs = read_warmup_requests(exported)
-    assert sorted(log.predict_log.request.model_spec.signature_name for log in logs) == ["embed", "serving_default"]
-    request = logs[0].predict_log.request
+    kinds = sorted((kind, getattr(log, kind).request.model_spec.signature_name)
+                   for log, kind in ((log, log.WhichOneof("log_type")) for log in logs))
+    assert kinds == [("classify_log", "classify"), ("predict_log", "embed"), ("predict_log", "serving_default")]
+    request = next(log.predict_log.request for log in logs if log.HasField("predict_log"))
     assert request.model_spec.name == "clf" and tf.make_ndarray(request.inputs["text"]).shape == (1,)
+    examples = next(log.classify_log.request.input.example_list.examples
+                    for log in logs if log.HasField("classify_log"))
+    assert examples[0].features.feature["text"].bytes_list.value == [b"kzoo warmup request"]
+
+
+def _examples(**features):
+    return tf.constant([tf.train.Example(features=tf.train.Features(feature={
+        key: tf.train.Feature(bytes_list=tf.train.BytesList(value=[values[i].encode()]))
+        for key, values in features.items()})).SerializeToString() for i in range(len(next(iter(features.values()))))])
+
+
+def _method_names(version):
+    from tensorflow.python.tools import saved_model_utils
+    signatures = saved_model_utils.get_meta_graph_def(str(version), "serve").signature_def
+    return {name: signature.method_name for name, signature in signatures.items()}
+
+
+def test_classify_signature_takes_tf_examples_for_tf_servings_classify_api(exported, classifier, tokenizer):
+    assert _method_names(exported)["classify"] == "tensorflow/serving/classify"
+    assert _method_names(exported)["serving_default"] == "tensorflow/serving/predict"
+    out = tf.saved_model.load(str(exported)).signatures["classify"](inputs=_examples(text=TEXTS))
+    np.testing.assert_allclose(out["scores"], _keras_probabilities(classifier, tokenizer, TEXTS), atol=1e-5)
+    assert out["classes"].numpy().tolist() == [[b"neg", b"neutral", b"pos"]] * len(TEXTS)
+
+
+def test_regress_signature_for_regression_heads(tokenizer, tmp_path):
+    keras.utils.set_random_seed(0)
+    regressor = Classifier(kzoo.build_encoder("bert_tiny", vocab_size=tokenizer.vocabulary_size(), max_positions=32),
+                           num_classes=1)
+    version = export_saved_model(regressor, tokenizer, tmp_path / "sts", sequence_length=32, pair=True)
+    assert _method_names(version)["regress"] == "tensorflow/serving/regress"
+    pairs = dict(text=["a man is eating", "a dog runs"], text_pair=["a man eats food", "the cat sleeps"])
+    out = tf.saved_model.load(str(version)).signatures["regress"](inputs=_examples(**pairs))
+    inputs = TextPairEncoder(tokenizer, 32)(tf.constant(pairs["text"]), tf.constant(pairs["text_pair"]))
+    np.testing.assert_allclose(out["outputs"], regressor(inputs)[:, 0], atol=1e-5)
+    fresh = predict_in_fresh_process(version, pairs)  # serving_default on the same pairs
+    assert fresh["score"] == pytest.approx(out["outputs"].numpy().tolist(), abs=1e-5)
 
 
 def test_models_config_lists_every_model(tmp_path):
@@ -165,3 +204,17 @@ def test_fill_mask_signature_ranks_tokens_like_keras(tokenizer, tmp_path):
     np.testing.assert_allclose(outputs["scores"], np.take_along_axis(probabilities, expected, 1), atol=1e-5)
     assert outputs["tokens"][0] == [tokenizer.id_to_token(int(i)) for i in expected[0]]
     check_serving_ops(version)
+
+
+def test_xla_and_bfloat16_exports_answer_like_the_float32_one(classifier, tokenizer, tmp_path):
+    expected = _keras_probabilities(classifier, tokenizer, TEXTS)
+    xla = export_saved_model(classifier, tokenizer, tmp_path / "xla", sequence_length=32, jit_compile=True)
+    check_serving_ops(xla)
+    np.testing.assert_allclose(predict_in_fresh_process(xla, {"text": TEXTS})["probabilities"], expected, atol=1e-5)
+    bf16 = export_saved_model(classifier, tokenizer, tmp_path / "bf16", sequence_length=32, precision="bfloat16")
+    outputs = predict_in_fresh_process(bf16, {"text": TEXTS})
+    np.testing.assert_allclose(outputs["probabilities"], expected, atol=2e-2)
+    assert np.asarray(outputs["probabilities"]).dtype == np.float64  # float32 on the wire, not bfloat16
+    dtypes = tf.train.load_checkpoint(str(bf16 / "variables" / "variables")).get_variable_to_dtype_map()
+    backbone = [d for k, d in dtypes.items() if k.endswith("VARIABLE_VALUE") and not k.startswith("model/head/")]
+    assert set(backbone) == {tf.bfloat16}  # the encoder is stored in bfloat16: half the bytes to serve

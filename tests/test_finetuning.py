@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 import kzoo
 from kzoo.tasks import Classifier
@@ -71,3 +72,23 @@ def test_ema_weights_replace_the_raw_weights_after_fit():
         np.testing.assert_allclose(np.asarray(variable), np.asarray(average))  # evaluation/export see the EMA
     raw, ema = (np.asarray(results[k].trainable_variables[0]) for k in (None, 0.9))
     assert not np.allclose(raw, ema)
+
+
+def test_layerwise_lr_decay_scales_each_layers_step():
+    from kzoo.training import layerwise_lr_multipliers, make_optimizer
+    expected = {"block_0": 0.125, "block_1": 0.25, "block_2": 0.5, "embedding": 0.0625}  # 3 blocks, decay 0.5
+    steps = {}
+    for decayed in (True, False):
+        task = _classifier()  # same seed, same weights, no dropout: the same gradients in both runs
+        multipliers = layerwise_lr_multipliers(task, 0.5) if decayed else None
+        task.compile(optimizer=make_optimizer(1e-3, weight_decay=0.0, clipnorm=None, lr_multipliers=multipliers))
+        before = [keras.ops.convert_to_numpy(v) for v in task.trainable_variables]
+        task.fit(*_data(), batch_size=32, epochs=1, verbose=0)  # one step
+        steps[decayed] = {v.path: keras.ops.convert_to_numpy(v) - b for v, b in zip(task.trainable_variables, before)}
+    for path, step in steps[True].items():
+        part = next((p for p in expected if p in path.split("/")), None)
+        # Adam's step is linear in the learning rate: each layer's step is its multiplier times the plain one
+        # (atol: float32 spacing near weights of 1).
+        np.testing.assert_allclose(step, expected.get(part, 1.0) * steps[False][path], rtol=1e-3, atol=1e-7,
+                                   err_msg=path)
+    assert any("block_0" in p and np.abs(s).max() > 0 for p, s in steps[True].items())

@@ -103,3 +103,27 @@ def test_regression_head_fits_scores(tokenizer):
     x = {k: np.asarray(v) for k, v in encode(np.array(texts)).items()}
     history = regressor.fit(x, scores, epochs=40, verbose=0).history
     assert history["mse"][-1] < 0.2 * history["mse"][0]
+
+
+def test_multiple_choice_picks_the_right_ending_of_real_sst2_phrases(tokenizer, tmp_path):
+    """SST-2 as a two-way choice: "<phrase>" + "it was bad ." vs "it was good ."."""
+    from kzoo.tasks import MultipleChoice
+    table = data.read_classification(DATA / "sst2_sample.tsv")
+    texts = table["text"]
+    answers = np.asarray(table["label"], "int32")
+    x = data.encode_choices(TextPairEncoder(tokenizer, 32), texts, [["it was bad .", "it was good ."]] * len(texts))
+    assert x["token_ids"].shape == (400, 2, 32)
+    context = np.where((x["segment_ids"] == 0) & (x["padding_mask"] == 1), x["token_ids"], -1)
+    untruncated = (x["padding_mask"][:, :, -1] == 0).all(axis=1)  # long phrases lose context tokens, per choice
+    assert untruncated.sum() > 100 and (context[untruncated, 0] == context[untruncated, 1]).all()
+    assert not (x["token_ids"][:, 0] == x["token_ids"][:, 1]).all(axis=1).any()
+    model = MultipleChoice(_tiny_encoder(tokenizer, dropout=0.0), num_choices=2, dropout=0.0)
+    model.compile(optimizer=make_optimizer(1e-3))
+    history = model.fit(x, answers, batch_size=32, epochs=12, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0] - 0.2
+    assert history["accuracy"][-1] > 0.75  # chance is 0.5
+    model.save(tmp_path / "mc.keras")
+    loaded = keras.saving.load_model(tmp_path / "mc.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    with pytest.raises(ValueError, match="same number of choices"):
+        data.encode_choices(TextPairEncoder(tokenizer, 32), ["a", "b"], [["x", "y"], ["z"]])

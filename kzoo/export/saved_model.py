@@ -7,8 +7,8 @@ import keras
 import tensorflow as tf
 
 from kzoo.export.layout import next_version_dir, publish
-from kzoo.export.signatures import (classifier_signatures, embedder_signatures, fill_mask_signatures,
-                                    generator_signatures)
+from kzoo.export.signatures import (SERVING_METHODS, classifier_signatures, embedder_signatures,
+                                    fill_mask_signatures, generator_signatures)
 from kzoo.export.span_signatures import question_answering_signatures, token_classifier_signatures
 from kzoo.export.warmup import write_warmup_requests
 from kzoo.text.encoder_inputs import TextPairEncoder
@@ -66,20 +66,22 @@ def _encoder_signatures(task, tokenizer, sequence_length, pair, jit_compile, tex
     if isinstance(task, Classifier):
         main = classifier_signatures(task, encode, pair, jit_compile)
         request = {"text": texts, **({"text_pair": texts} if pair else {})}
+        for name in set(SERVING_METHODS) & set(main):  # the tf.Example signature
+            main_requests = {name: {"examples": [{k: v[0] for k, v in request.items()}]}}
     elif isinstance(task, TokenClassifier):
         main = token_classifier_signatures(task, tokenizer, sequence_length, jit_compile)
-        request = {"text": ["Peter Blackburn visited Brussels ."]}
+        request, main_requests = {"text": ["Peter Blackburn visited Brussels ."]}, {}
     elif isinstance(task, SpanQA):
         main = question_answering_signatures(task, tokenizer, sequence_length, jit_compile=jit_compile)
-        request = {"question": ["Where is kzoo?"], "context": ["kzoo is in the zoo ."]}
+        request, main_requests = {"question": ["Where is kzoo?"], "context": ["kzoo is in the zoo ."]}, {}
     elif isinstance(task, MaskedLMPretrainer):
         main = fill_mask_signatures(task, encode, jit_compile=jit_compile)
         main["serving_default"] = main["fill_mask"]
-        request = {"text": ["the [MASK] is blue"]}
+        request, main_requests = {"text": ["the [MASK] is blue"]}, {}
     else:
         raise ValueError(f"kzoo cannot export a {type(task).__name__}; export its backbone for embeddings.")
     signatures = {**main, **embedder_signatures(task.backbone, encode, jit_compile)}
-    return signatures, {"serving_default": request, "embed": {"text": texts}}
+    return signatures, {"serving_default": request, **main_requests, "embed": {"text": texts}}
 
 
 def _write(module, signatures, tokenizer, model_dir, requests) -> Path:
@@ -91,5 +93,26 @@ def _write(module, signatures, tokenizer, model_dir, requests) -> Path:
         module.vocabulary_file = tf.saved_model.Asset(str(vocab_file))
         staging = Path(tempfile.mkdtemp(dir=version_dir.parent, prefix=f".{version_dir.name}-"))
         tf.saved_model.save(module, str(staging), signatures=signatures)
+    set_serving_methods(staging, {name: SERVING_METHODS[name] for name in signatures if name in SERVING_METHODS})
     write_warmup_requests(staging, version_dir.parent.name, requests)
     return publish(staging, version_dir)
+
+
+def set_serving_methods(saved_model_dir, methods: dict):
+    """Sets SignatureDef method names, e.g. `{"classify": "tensorflow/serving/classify"}`.
+
+    `tf.saved_model.save` writes every signature as a Predict one, and has no option for
+    others, so the proto is edited and its fingerprint rewritten.
+    """
+    if not methods:
+        return
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.saved_model import fingerprinting_utils
+
+    path = Path(saved_model_dir) / "saved_model.pb"
+    proto = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+    for name, method in methods.items():
+        proto.meta_graphs[0].signature_def[name].method_name = method
+    path.write_bytes(proto.SerializeToString())
+    (Path(saved_model_dir) / "fingerprint.pb").unlink(missing_ok=True)
+    fingerprinting_utils.write_fingerprint(str(saved_model_dir))

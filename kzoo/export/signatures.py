@@ -10,6 +10,9 @@ from kzoo.tasks.embedder import mean_pool
 
 TEXT = tf.TensorSpec([None], tf.string, name="text")
 TEXT_PAIR = tf.TensorSpec([None], tf.string, name="text_pair")
+EXAMPLES = tf.TensorSpec([None], tf.string, name="inputs")  # serialized tf.Example, as TF Serving sends them
+# TF Serving's Classify and Regress APIs only call signatures with these method names.
+SERVING_METHODS = {"classify": "tensorflow/serving/classify", "regress": "tensorflow/serving/regress"}
 
 
 def clean_text(text):
@@ -27,7 +30,11 @@ def model_call(model, jit_compile=False):
 
 
 def classifier_signatures(task, encode, pair=False, jit_compile=False) -> dict:
-    """`serving_default`: text[, text_pair] → label_ids, labels, probabilities (or `score` for regression)."""
+    """`serving_default`: text[, text_pair] → label_ids, labels, probabilities (or `score` for regression).
+
+    Also `classify` (→ classes, scores) or, for regression, `regress` (→ outputs): TF Serving's
+    Classify/Regress APIs on serialized tf.Examples with bytes features `text` [and `text_pair`].
+    """
     label_names = tf.constant(task.label_names or [""])
     run = model_call(task, jit_compile)
 
@@ -40,9 +47,19 @@ def classifier_signatures(task, encode, pair=False, jit_compile=False) -> dict:
         ids = tf.argmax(probabilities, -1, output_type=tf.int32)
         return {"label_ids": ids, "labels": tf.gather(label_names, ids), "probabilities": probabilities}
 
+    def from_examples(inputs):
+        names = ("text", "text_pair") if pair else ("text",)
+        features = tf.io.parse_example(inputs, {n: tf.io.FixedLenFeature([], tf.string, "") for n in names})
+        result = outputs(*(features[n] for n in names))
+        if task.num_classes == 1:
+            return {"outputs": result["score"]}
+        return {"classes": tf.tile(label_names[None], [tf.shape(inputs)[0], 1]), "scores": result["probabilities"]}
+
+    signatures = {"regress" if task.num_classes == 1 else "classify":
+                  tf.function(from_examples, input_signature=[EXAMPLES])}
     if pair:
-        return {"serving_default": tf.function(outputs, input_signature=[TEXT, TEXT_PAIR])}
-    return {"serving_default": tf.function(lambda text: outputs(text), input_signature=[TEXT])}
+        return {"serving_default": tf.function(outputs, input_signature=[TEXT, TEXT_PAIR]), **signatures}
+    return {"serving_default": tf.function(lambda text: outputs(text), input_signature=[TEXT]), **signatures}
 
 
 def embedder_signatures(encoder_model, encode, jit_compile=False) -> dict:

@@ -2,8 +2,9 @@
 
 from kzoo.tasks.classifier import Classifier
 from kzoo.tasks.embedder import Embedder
+from kzoo.tasks.multiple_choice import MultipleChoice
 from kzoo.tasks.pretraining import CausalLM, MaskedLMPretrainer
 from kzoo.tasks.span_qa import SpanQA
 from kzoo.tasks.token_classifier import TokenClassifier
 
-__all__ = ["CausalLM", "Classifier", "Embedder", "MaskedLMPretrainer", "SpanQA", "TokenClassifier"]
+__all__ = ["CausalLM", "Classifier", "Embedder", "MaskedLMPretrainer", "MultipleChoice", "SpanQA", "TokenClassifier"]

@@ -41,23 +41,69 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "decay": self.decay, "end_ratio": self.end_ratio}
 
 
+@keras.saving.register_keras_serializable(package="kzoo")
+class ScaledAdamW(keras.optimizers.AdamW):
+    """AdamW whose step for each variable is scaled by `lr_multipliers[variable.path]` (default 1).
+
+    Written because Keras optimizers take one learning rate; layer-wise decay needs one per
+    layer. The decoupled weight decay keeps the unscaled rate, as Keras applies it.
+    """
+
+    def __init__(self, *args, lr_multipliers=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lr_multipliers = dict(lr_multipliers or {})
+
+    def build(self, var_list):
+        super().build(var_list)
+        self._scales = [self.lr_multipliers.get(v.path, 1.0) for v in var_list]
+
+    def update_step(self, gradient, variable, learning_rate):
+        # update_step may receive the backend variable, which has no path: look it up by index.
+        scale = self._scales[self._get_variable_index(variable)]
+        super().update_step(gradient, variable, learning_rate if scale == 1.0 else learning_rate * scale)
+
+    def get_config(self):
+        return {**super().get_config(), "lr_multipliers": self.lr_multipliers}
+
+
+def layerwise_lr_multipliers(task, decay) -> dict:
+    """Layer-wise learning-rate decay: the head keeps the full rate, block i of L gets
+    `decay ** (L - i)`, and the embeddings `decay ** (L + 1)` (ELECTRA's recipe).
+
+    Example: `make_optimizer(1e-4, lr_multipliers=layerwise_lr_multipliers(classifier, 0.8))`.
+    """
+    backbone = getattr(task, "backbone", task)
+    depth = backbone.config.num_layers
+    multipliers = {}
+    for variable in task.trainable_variables:
+        parts = variable.path.split("/")
+        block = next((int(p[len("block_"):]) for p in parts if p.startswith("block_")), None)
+        if block is not None:
+            multipliers[variable.path] = decay ** (depth - block)
+        elif "embedding" in parts:
+            multipliers[variable.path] = decay ** (depth + 1)
+    return multipliers
+
+
 def make_optimizer(learning_rate=1e-4, total_steps=None, warmup_steps=0, decay="linear",
                    weight_decay=0.01, decay_norms=False, decay_biases=False, decay_embeddings=True,
-                   clipnorm=1.0, accumulation_steps=None, ema_momentum=None, end_ratio=0.0):
+                   clipnorm=1.0, accumulation_steps=None, ema_momentum=None, end_ratio=0.0,
+                   lr_multipliers=None):
     """AdamW as BERT trains it.
 
     Weight decay skips LayerNorm scales/offsets and biases unless asked for,
     and embeddings when `decay_embeddings=False`. `total_steps` turns on the
     `WarmupDecay` schedule; `accumulation_steps` sums gradients over that many
     batches per update; `ema_momentum` keeps an exponential moving average of the
-    weights (swap it in with `optimizer.finalize_variable_values`).
+    weights (swap it in with `optimizer.finalize_variable_values`). `lr_multipliers` scales the
+    step per variable path (see `layerwise_lr_multipliers`).
 
     Example: `make_optimizer(1e-4, total_steps=10_000, warmup_steps=1_000, decay="cosine")`.
     """
     schedule = (WarmupDecay(learning_rate, total_steps, warmup_steps, decay, end_ratio)
                 if total_steps else learning_rate)
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
+    optimizer = ScaledAdamW(
+        lr_multipliers=lr_multipliers, learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
         global_clipnorm=clipnorm, gradient_accumulation_steps=accumulation_steps,
         use_ema=ema_momentum is not None, ema_momentum=ema_momentum or 0.99)
     optimizer.exclude_from_weight_decay(var_names=excluded_names(decay_norms, decay_biases, decay_embeddings))
