@@ -73,3 +73,27 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     bad.write_text("model: {preset: bert_tiny, overides: {}}\n")
     assert main(["pretrain", "--config", str(bad)]) == 2
     assert "unknown setting 'overides'. Did you mean 'overrides'?" in capsys.readouterr().err
+
+
+def test_causal_lm_recipe_logs_text_samples_and_mfu(tmp_path):
+    import tensorflow as tf
+
+    from kzoo.recipes import run_pretraining
+    run = run_config_from_dict({
+        "model": {"preset": "gpt2_small", "overrides": {"num_layers": 1, "hidden_size": 32, "num_heads": 2,
+                                                         "intermediate_size": 64, "max_positions": 32}},
+        "data": {"task": "causal_lm", "files": [str(DATA / "wikitext2_sample.txt")], "vocab_size": 600,
+                 "sequence_length": 32},
+        "training": {"steps": 4, "batch_size": 4, "checkpoint_every": 2}, "run_dir": str(tmp_path / "gpt")})
+    run_pretraining(run, verbose=0)
+    texts, tags = [], set()
+    for path in (tmp_path / "gpt" / "logs").rglob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tags.add(value.tag)
+                if value.tag == "samples":
+                    texts += [t.decode() for t in tf.make_ndarray(value.tensor)]
+    assert "mfu" in tags
+    prompt = " ".join((DATA / "wikitext2_sample.txt").read_text().split("\n \n")[0].split()[:4])
+    assert len(texts) == 4 and all(t.startswith(f"**{prompt}** → ")
+                                   for t in texts[::2])

@@ -95,9 +95,23 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 def test_tensorboard_events_hold_the_promised_scalars(tmp_path):
     task = training_worker.make_task()
     train(task, training_worker.batches(), tmp_path / "run", 10, checkpoint_every=5, tokens_per_batch=128,
-          verbose=0)
-    tags = set()
+          verbose=0, flops_per_token=1e6)
+    scalars = {}
     for path in (tmp_path / "run" / "logs").rglob("events.out.tfevents.*"):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
-            tags |= {value.tag for value in event.summary.value}
-    assert {"epoch_loss", "epoch_accuracy", "learning_rate", "tokens_per_second"} <= tags
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
+    assert {"epoch_loss", "epoch_accuracy", "learning_rate", "tokens_per_second", "mfu"} <= set(scalars)
+    # MFU = tokens/s × FLOPs per token / peak: the same factor at every logged step
+    factors = np.array(scalars["mfu"]) / np.array(scalars["tokens_per_second"])
+    np.testing.assert_allclose(factors, factors[0], rtol=1e-5)
+    assert 1e6 / 1e14 < factors[0] < 1e6 / 1e9  # a peak between 1 GFLOP/s and 100 TFLOP/s
+
+
+def test_training_flops_per_token_matches_the_hand_count():
+    from kzoo import parameter_count, resolve_config
+    from kzoo.training.monitoring import training_flops_per_token
+    config = resolve_config("bert_base")
+    # 12 × (4·768² + 2·768·3072) dense, 12 × 2·128·768 attention, 768 × 30522 vocabulary projection
+    assert training_flops_per_token(config, 128) == 6 * (84_934_656 + 2_359_296) + 6 * 768 * 30522
+    assert training_flops_per_token(config, 128) == pytest.approx(6 * parameter_count(config), rel=0.05)

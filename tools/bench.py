@@ -40,19 +40,16 @@ def timed(fn, repeats):
 
 
 def matmul_peak_gflops():
-    """Measured fp32 matmul peak of this machine (2048² × 2048² in TF)."""
-    import tensorflow as tf
-    a = tf.random.normal([2048, 2048])
-    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, a)))
-    seconds = timed(matmul, 10)
-    return 2 * 2048 ** 3 / seconds / 1e9
+    """Measured fp32 matmul peak of this machine (2048² × 2048² in TF), as kzoo's MFU scalar uses it."""
+    from kzoo.training.monitoring import matmul_peak_flops
+    return matmul_peak_flops() / 1e9
 
 
-def training_flops_per_token(layers, hidden, intermediate, sequence, vocab, head_fraction):
-    """6 × (dense weights) + attention scores, plus the vocabulary projection on the predicted tokens."""
-    dense = layers * (4 * hidden * hidden + 2 * hidden * intermediate)
-    attention = layers * 2 * sequence * hidden
-    return 6 * (dense + attention) + 6 * hidden * vocab * head_fraction
+def flops_per_token(preset, sequence, head_fraction, **overrides):
+    """Model FLOPs per trained token, counted as kzoo's TensorBoard MFU counts them."""
+    from kzoo import resolve_config
+    from kzoo.training.monitoring import training_flops_per_token
+    return training_flops_per_token(resolve_config(preset, **overrides), sequence, head_fraction)
 
 
 # ---- training --------------------------------------------------------------------------------
@@ -87,7 +84,7 @@ def train_mlm(impl, steps=10):
                       weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()])
         step = lambda: model.train_on_batch(x, mlm_labels, sample_weight=weights)  # noqa: E731
     seconds = timed(step, steps)
-    flops = training_flops_per_token(4, 512, 2048, length, 30522, predictions / length) * batch * length
+    flops = flops_per_token("bert_small", length, predictions / length) * batch * length
     return {"tokens_per_s": round(batch * length / seconds), "step_s": round(seconds, 4),
             "model_tflops_per_s": round(flops / seconds / 1e12, 4), "peak_rss_mb": peak_rss_mb()}
 
@@ -112,7 +109,7 @@ def train_causal(impl, steps=5):
         model = keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
     model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss=loss)
     seconds = timed(lambda: model.train_on_batch(x, y), steps)
-    flops = training_flops_per_token(6, 512, 2048, length, 50257, 1.0) * batch * length
+    flops = flops_per_token("gpt2_small", length, 1.0, **GPT_6L) * batch * length
     return {"tokens_per_s": round(batch * length / seconds), "step_s": round(seconds, 4),
             "model_tflops_per_s": round(flops / seconds / 1e12, 4), "peak_rss_mb": peak_rss_mb()}
 

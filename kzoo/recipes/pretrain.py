@@ -10,6 +10,7 @@ from kzoo.recipes.run_config import RunConfig
 from kzoo.tasks import CausalLM, MaskedLMPretrainer
 from kzoo.training import make_optimizer, train
 from kzoo.training.distribution import strategy_scope
+from kzoo.training.monitoring import TextSamples, training_flops_per_token
 
 
 def run_tokenizer(run: RunConfig):
@@ -55,6 +56,11 @@ def pretraining_batches(run: RunConfig, tokenizer):
     return batches(train_docs, True), (batches(validation_docs, False) if d.validation_fraction else None)
 
 
+def sample_prompts(files, count=2, words=4) -> list[str]:
+    """The opening words of the first documents: prompts for the TensorBoard text samples."""
+    return [" ".join(doc.split()[:words]) for doc in data.read_documents(list(files))[:count]]
+
+
 def build_pretraining_task(run: RunConfig, vocabulary_size):
     overrides = {**run.model.overrides, "vocab_size": vocabulary_size, "dtype": run.training.precision}
     if run.data.task == "causal_lm":
@@ -81,8 +87,15 @@ def run_pretraining(run: RunConfig, verbose="auto"):
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         task.compile(optimizer=optimizer)
     training, validation = pretraining_batches(run, tokenizer)
+    d = run.data
+    causal = d.task == "causal_lm"
+    flops = training_flops_per_token(task.backbone.config, d.sequence_length,
+                                     1.0 if causal else d.max_predictions / d.sequence_length)
+    samples = [TextSamples(Path(run.run_dir) / "logs", tokenizer, sample_prompts(d.files), every=t.checkpoint_every,
+                           max_new_tokens=min(32, task.backbone.config.max_positions // 2),
+                           end_token_id=tokenizer.token_to_id("[SEP]"))] if causal else []
     history = train(task, training, run.run_dir, t.steps, checkpoint_every=t.checkpoint_every,
-                    keep=t.keep_checkpoints, tokens_per_batch=t.batch_size * run.data.sequence_length,
-                    verbose=verbose, validation_data=validation)
+                    keep=t.keep_checkpoints, tokens_per_batch=t.batch_size * d.sequence_length,
+                    verbose=verbose, validation_data=validation, flops_per_token=flops, callbacks=samples)
     task.save(Path(run.run_dir) / "model.keras")
     return task, tokenizer, history

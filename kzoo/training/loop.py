@@ -6,17 +6,18 @@ from pathlib import Path
 import keras
 
 from kzoo.training.checkpoints import CheckpointSaver, NaNGuard, checkpoint_manager, restore_latest
-from kzoo.training.monitoring import TrainingScalars
+from kzoo.training.monitoring import TrainingScalars, matmul_peak_flops
 
 
 def train(task, batches, run_dir, total_steps, checkpoint_every=100, keep=3, tokens_per_batch=None,
-          verbose="auto", validation_data=None):
+          verbose="auto", validation_data=None, flops_per_token=None, callbacks=()):
     """Trains a compiled task for `total_steps`, resuming from `run_dir/checkpoints` if present.
 
     The batches must be deterministic for a given seed (kzoo's pipelines are):
     on resume, the batches already consumed are skipped, so the run continues as
     if it had never stopped. Each Keras "epoch" is one checkpoint interval.
-    Returns the Keras `History`.
+    `flops_per_token` (see `training_flops_per_token`) adds an `mfu` scalar, measured against
+    this machine's matmul peak; `callbacks` are added to kzoo's. Returns the Keras `History`.
     """
     run_dir = Path(run_dir)
     manager = checkpoint_manager(task, run_dir / "checkpoints", keep)
@@ -24,10 +25,12 @@ def train(task, batches, run_dir, total_steps, checkpoint_every=100, keep=3, tok
     if step >= total_steps:
         return keras.callbacks.History()
     guard = NaNGuard()
-    callbacks = [guard, CheckpointSaver(manager),
+    callbacks = [guard, CheckpointSaver(manager), *callbacks,
                  keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=max(1, checkpoint_every // 5))]
     if tokens_per_batch:
-        callbacks.append(TrainingScalars(run_dir / "logs", tokens_per_batch, every=max(1, checkpoint_every // 5)))
+        callbacks.append(TrainingScalars(run_dir / "logs", tokens_per_batch, every=max(1, checkpoint_every // 5),
+                                         flops_per_token=flops_per_token,
+                                         peak_flops=matmul_peak_flops() if flops_per_token else None))
     history = task.fit(
         batches.skip(step), epochs=math.ceil(total_steps / checkpoint_every), initial_epoch=step // checkpoint_every,
         steps_per_epoch=checkpoint_every, callbacks=callbacks, verbose=verbose, validation_data=validation_data)

@@ -1,4 +1,4 @@
-"""TensorBoard scalars beyond Keras's own: learning rate and tokens per second."""
+"""TensorBoard beyond Keras's own scalars: learning rate, tokens/s, MFU, and decoder text samples."""
 
 import time
 
@@ -6,16 +6,38 @@ import keras
 import tensorflow as tf
 
 
-class TrainingScalars(keras.callbacks.Callback):
-    """Writes `learning_rate` and `tokens_per_second` to `log_dir/train` every `every` steps.
+def training_flops_per_token(config, sequence_length, head_fraction=1.0) -> float:
+    """Model FLOPs per trained token: 6 × dense weights + attention scores, plus the vocabulary
+    projection on the `head_fraction` of tokens that are predicted (MLM: max_predictions / length)."""
+    dense = config.num_layers * (4 * config.hidden_size ** 2 + 2 * config.hidden_size * config.intermediate_size)
+    attention = config.num_layers * 2 * sequence_length * config.hidden_size
+    return 6 * (dense + attention) + 6 * config.hidden_size * config.vocab_size * head_fraction
 
-    `tokens_per_batch` is batch size × sequence length.
+
+def matmul_peak_flops(size=2048, repeats=10) -> float:
+    """This machine's measured float32 matmul throughput (FLOP/s), the denominator of MFU."""
+    a = tf.random.normal([size, size])
+    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, a)))
+    matmul().numpy()  # compile and warm up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        matmul().numpy()
+    return 2 * size ** 3 * repeats / (time.perf_counter() - start)
+
+
+class TrainingScalars(keras.callbacks.Callback):
+    """Writes `learning_rate`, `tokens_per_second` and, given the FLOPs, `mfu` (model FLOPs
+    utilisation) to `log_dir/train` every `every` steps.
+
+    `tokens_per_batch` is batch size × sequence length; `flops_per_token` comes from
+    `training_flops_per_token` and `peak_flops` from `matmul_peak_flops`.
     """
 
-    def __init__(self, log_dir, tokens_per_batch, every=10):
+    def __init__(self, log_dir, tokens_per_batch, every=10, flops_per_token=None, peak_flops=None):
         super().__init__()
         self.writer = tf.summary.create_file_writer(f"{log_dir}/train")
         self.tokens_per_batch, self.every = tokens_per_batch, every
+        self.flops_per_token, self.peak_flops = flops_per_token, peak_flops
         self.start = None
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -27,8 +49,31 @@ class TrainingScalars(keras.callbacks.Callback):
         if step % self.every:
             return
         elapsed = time.perf_counter() - self.start
+        tokens_per_second = self.every * self.tokens_per_batch / max(elapsed, 1e-9)
         with self.writer.as_default(step=step):
             tf.summary.scalar("learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
-            tf.summary.scalar("tokens_per_second", self.every * self.tokens_per_batch / max(elapsed, 1e-9))
+            tf.summary.scalar("tokens_per_second", tokens_per_second)
+            if self.flops_per_token and self.peak_flops:
+                tf.summary.scalar("mfu", tokens_per_second * self.flops_per_token / self.peak_flops)
         self.writer.flush()
         self.start = time.perf_counter()
+
+
+class TextSamples(keras.callbacks.Callback):
+    """Writes what a `CausalLM` generates from `prompts` (greedy) to TensorBoard's text tab every
+    `every` steps, so a decoder's progress can be read, not just plotted."""
+
+    def __init__(self, log_dir, tokenizer, prompts, every=100, max_new_tokens=32, end_token_id=None):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(f"{log_dir}/samples")
+        self.tokenizer, self.prompts, self.every = tokenizer, list(prompts), every
+        self.options = {"max_new_tokens": max_new_tokens, "end_token_id": end_token_id}
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step % self.every:
+            return
+        samples = self.model.generate(self.prompts, self.tokenizer, **self.options)
+        with self.writer.as_default(step=step):
+            tf.summary.text("samples", tf.constant([f"**{p}** → {s}" for p, s in zip(self.prompts, samples)]))
+        self.writer.flush()
