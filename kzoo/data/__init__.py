@@ -9,6 +9,6 @@ from kzoo.data.pretraining import causal_lm_batches, causal_lm_windows, mlm_nsp_
 from kzoo.data.records import read_records, write_records
 
 __all__ = ["MaskingConfig", "causal_lm_batches", "causal_lm_windows", "classification_batches",
-           "continuation_flags", "encode_choices", "make_nsp_examples", "mask_tokens", "mlm_nsp_batches", "read_classification",
-           "read_documents", "read_records", "split_off", "split_sentences", "tokenize_documents",
+           "continuation_flags", "encode_choices", "make_nsp_examples", "mask_tokens", "mlm_nsp_batches",
+           "read_classification", "read_documents", "read_records", "split_off", "split_sentences", "tokenize_documents",
            "write_records"]

@@ -102,6 +102,19 @@ def token_classifier_signatures(task, tokenizer, sequence_length, jit_compile=Fa
     return {"serving_default": tf.function(entities, input_signature=[TEXT])}
 
 
+def _best_span(logits, in_context, band):
+    """(start position, end position, p(start)·p(end)) of the best span inside the context, where
+    `band` allows end ≥ start and caps the length."""
+    def probabilities(x):
+        return tf.nn.softmax(tf.where(in_context, tf.cast(x, tf.float32), -1e9))
+
+    length = tf.shape(band)[0]
+    scores = probabilities(logits["start"])[:, :, None] * probabilities(logits["end"])[:, None, :] * band
+    flat = tf.reshape(scores, [-1, length * length])
+    best = tf.argmax(flat, -1, output_type=tf.int32)
+    return best // length, best % length, tf.reduce_max(flat, -1)
+
+
 def question_answering_signatures(task, tokenizer, sequence_length, max_answer_length=30,
                                   max_question_length=64, jit_compile=False) -> dict:
     """`serving_default`: question, context → `answer`, `start`, `end` (character offsets in the
@@ -124,13 +137,8 @@ def question_answering_signatures(task, tokenizer, sequence_length, max_answer_l
         position = tf.range(length)[None]
         in_context = (position >= offset[:, None]) & (position < (offset + kept)[:, None])
 
-        def probabilities(x):
-            return tf.nn.softmax(tf.where(in_context, tf.cast(x, tf.float32), -1e9))
-
-        scores = probabilities(logits["start"])[:, :, None] * probabilities(logits["end"])[:, None, :] * band
-        best = tf.argmax(tf.reshape(scores, [-1, length * length]), -1, output_type=tf.int32)
-        first, last = best // length - offset, best % length - offset
-        found = kept > 0
+        first, last, score = _best_span(logits, in_context, band)
+        first, last, found = first - offset, last - offset, kept > 0
         words = tf.pad(word_of_piece.to_tensor(0), [[0, 0], [0, 1]])  # ≥ 1 column even if no context has words
 
         def byte_offset(offsets, piece):
@@ -141,7 +149,7 @@ def question_answering_signatures(task, tokenizer, sequence_length, max_answer_l
         return {"answer": tf.where(found, tf.strings.substr(context, begin, end - begin), ""),
                 "start": tf.where(found, char_offsets(context, begin), -1),
                 "end": tf.where(found, char_offsets(context, end), -1),
-                "score": tf.where(found, tf.reduce_max(scores, [1, 2]), 0.0)}
+                "score": tf.where(found, score, 0.0)}
 
     spec = [tf.TensorSpec([None], tf.string, name="question"), tf.TensorSpec([None], tf.string, name="context")]
     return {"serving_default": tf.function(answer, input_signature=spec)}

@@ -103,8 +103,8 @@ def make_optimizer(learning_rate=1e-4, total_steps=None, warmup_steps=0, decay="
     schedule = (WarmupDecay(learning_rate, total_steps, warmup_steps, decay, end_ratio)
                 if total_steps else learning_rate)
     optimizer = ScaledAdamW(
-        lr_multipliers=lr_multipliers, learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
-        global_clipnorm=clipnorm, gradient_accumulation_steps=accumulation_steps,
+        lr_multipliers=lr_multipliers, learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9,
+        beta_2=0.999, epsilon=1e-6, global_clipnorm=clipnorm, gradient_accumulation_steps=accumulation_steps,
         use_ema=ema_momentum is not None, ema_momentum=ema_momentum or 0.99)
     optimizer.exclude_from_weight_decay(var_names=excluded_names(decay_norms, decay_biases, decay_embeddings))
     return optimizer
