@@ -144,6 +144,14 @@ def test_classification_reader_and_pair_packing(tokenizer):
     assert (ids == tokenizer.token_to_id("[SEP]")).sum() == 2 and out["padding_mask"].numpy().sum() == 16
 
 
+def test_mrpc_pairs_read_with_their_named_columns_despite_the_byte_order_mark():
+    assert (DATA / "mrpc_sample.tsv").read_bytes().startswith(b"\xef\xbb\xbfQuality")
+    table = data.read_classification(DATA / "mrpc_sample.tsv", text_column="#1 String", pair_column="#2 String",
+                                     label_column="Quality")
+    assert len(table["text"]) == len(table["pair"]) == 200 and table["label"][:2].tolist() == [1, 0]
+    assert table["text"][0].startswith("Amrozi accused his brother") and '" the witness "' in table["pair"][0]
+
+
 def test_table_errors_name_file_line_and_fix(tmp_path):
     missing = tmp_path / "m.tsv"
     missing.write_text("text\tlabel\nfine\t1\n")

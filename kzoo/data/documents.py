@@ -13,7 +13,8 @@ def read_text(path) -> str:
         raise FileNotFoundError(f"{path}: no such file; check the path (relative paths start at {Path.cwd()}).")
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        # A leading byte-order mark (GLUE's MRPC has one) would otherwise stick to the first column name.
+        text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise ValueError(
