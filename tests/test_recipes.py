@@ -97,3 +97,34 @@ def test_causal_lm_recipe_logs_text_samples_and_mfu(tmp_path):
     prompt = " ".join((DATA / "wikitext2_sample.txt").read_text().split("\n \n")[0].split()[:4])
     assert len(texts) == 4 and all(t.startswith(f"**{prompt}** → ")
                                    for t in texts[::2])
+
+
+def test_finetune_recipe_applies_dropout_overrides_and_class_weights(tmp_path):
+    import keras
+    import numpy as np
+
+    import kzoo
+    from kzoo.recipes import load_run, run_finetuning
+    from kzoo.text import TextPairEncoder, learn_wordpiece_vocabulary, load_wordpiece
+    tokenizer = load_wordpiece(learn_wordpiece_vocabulary(DATA / "sst2_sample.tsv", 600))
+    keras.utils.set_random_seed(0)
+    encoder = kzoo.build_encoder("bert_tiny", vocab_size=tokenizer.vocabulary_size(), num_layers=1,
+                                 max_positions=32)
+    run = run_config_from_dict({
+        "model": {"overrides": {"dropout": 0.3, "attention_dropout": 0.2}},
+        "data": {"task": "classification", "files": [str(DATA / "sst2_sample.tsv")], "sequence_length": 32},
+        "training": {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3, "head_dropout": 0.25,
+                     "class_weights": {0: 0.0, 1: 1.0}},  # only positive examples count
+        "run_dir": str(tmp_path / "ft")})
+    classifier, _, _ = run_finetuning(run, encoder, tokenizer, verbose=0)
+    loaded, _ = load_run(tmp_path / "ft")
+    assert loaded.backbone.config.dropout == 0.3 and loaded.backbone.config.attention_dropout == 0.2
+    assert loaded.head_config["dropout"] == 0.25
+    validation = json.loads((tmp_path / "ft" / "run.json").read_text())["training"]["class_weights"]
+    assert validation == {"0": 0.0, "1": 1.0}  # saved; JSON keys are strings and are read back as indices
+    texts = ["a charming film", "a dull mess", "it is bad", "wonderful"]
+    encode = TextPairEncoder(tokenizer, 32)
+    assert (np.argmax(classifier.predict(encode(np.array(texts)), verbose=0), -1) == 1).all()
+    with pytest.raises(ValueError, match=r"class_weights names label indices \[2\]"):
+        run_finetuning(run_config_from_dict({**json.loads((tmp_path / "ft" / "run.json").read_text()),
+                                             "training": {"class_weights": {2: 1.0}}}), encoder, tokenizer)

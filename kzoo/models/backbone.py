@@ -30,7 +30,17 @@ class Backbone(keras.Model):
 
         Example: `fast = encoder.with_dtype("bfloat16")` stores and computes in bfloat16.
         """
-        copy = type(self)(self.config, name=self.name, dtype=dtype)
+        return self._copy(self.config, dtype)
+
+    def with_config(self, **overrides):
+        """A copy with config fields that leave the weights' shapes alone changed, e.g. dropout.
+
+        Example: `encoder.with_config(dropout=0.2, attention_dropout=0.2)` for fine-tuning.
+        """
+        return self._copy(self.config.replace(**overrides), self.dtype_policy)
+
+    def _copy(self, config, dtype):
+        copy = type(self)(config, name=self.name, dtype=dtype)
         copy.set_weights([w.astype(v.dtype) for w, v in zip(self.get_weights(), copy.weights)])
         return copy
 

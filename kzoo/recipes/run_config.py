@@ -54,6 +54,8 @@ class TrainingSection:
     seed: int = 0
     precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16" (Keras dtype policies)
     strategy: str = "default"  # see kzoo.training.distribution
+    class_weights: dict = field(default_factory=dict)  # fine-tuning: {label index: loss weight}
+    head_dropout: float = 0.1  # fine-tuning: dropout before the classification head
 
 
 @dataclass(frozen=True)
