@@ -101,7 +101,8 @@ def test_tensorboard_events_hold_the_promised_scalars(tmp_path):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             for value in event.summary.value:
                 scalars.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
-    assert {"epoch_loss", "epoch_accuracy", "learning_rate", "tokens_per_second", "mfu"} <= set(scalars)
+    promised = {"epoch_loss", "epoch_accuracy", "learning_rate", "tokens_per_second", "mfu", "gradient_norm"}
+    assert promised <= set(scalars)
     # MFU = tokens/s × FLOPs per token / peak: the same factor at every logged step
     factors = np.array(scalars["mfu"]) / np.array(scalars["tokens_per_second"])
     np.testing.assert_allclose(factors, factors[0], rtol=1e-5)
@@ -115,3 +116,20 @@ def test_training_flops_per_token_matches_the_hand_count():
     # 12 × (4·768² + 2·768·3072) dense, 12 × 2·128·768 attention, 768 × 30522 vocabulary projection
     assert training_flops_per_token(config, 128) == 6 * (84_934_656 + 2_359_296) + 6 * 768 * 30522
     assert training_flops_per_token(config, 128) == pytest.approx(6 * parameter_count(config), rel=0.05)
+
+
+def test_optimizer_keeps_the_global_gradient_norm_before_clipping():
+    import keras
+
+    import kzoo
+    from kzoo.tasks import Classifier
+    keras.utils.set_random_seed(0)
+    task = Classifier(kzoo.build_encoder("bert_tiny", vocab_size=100, num_layers=1, dropout=0.0), 2, dropout=0.0)
+    task.compile(optimizer=make_optimizer(1e-3, clipnorm=1e-3))  # clipping must not change the logged norm
+    x, y = next(iter(training_worker.batches()))
+    with tf.GradientTape() as tape:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, task(x, training=True))
+    expected = tf.linalg.global_norm(tape.gradient(loss, task.trainable_variables))
+    task.train_on_batch(x, y)
+    assert float(task.optimizer.gradient_norm) == pytest.approx(float(expected), rel=1e-3)
+    assert float(expected) > 1e-3

@@ -26,8 +26,9 @@ def matmul_peak_flops(size=2048, repeats=10) -> float:
 
 
 class TrainingScalars(keras.callbacks.Callback):
-    """Writes `learning_rate`, `tokens_per_second` and, given the FLOPs, `mfu` (model FLOPs
-    utilisation) to `log_dir/train` every `every` steps.
+    """Writes `learning_rate`, `tokens_per_second`, `gradient_norm` (global, before clipping, with
+    kzoo's optimizer) and, given the FLOPs, `mfu` (model FLOPs utilisation) to `log_dir/train`
+    every `every` steps.
 
     `tokens_per_batch` is batch size × sequence length; `flops_per_token` comes from
     `training_flops_per_token` and `peak_flops` from `matmul_peak_flops`.
@@ -53,6 +54,10 @@ class TrainingScalars(keras.callbacks.Callback):
         with self.writer.as_default(step=step):
             tf.summary.scalar("learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
             tf.summary.scalar("tokens_per_second", tokens_per_second)
+            norm = getattr(self.model.optimizer, "gradient_norm", None)  # kzoo's optimizer keeps it
+            norm = getattr(getattr(self.model.optimizer, "inner_optimizer", None), "gradient_norm", norm)
+            if norm is not None:
+                tf.summary.scalar("gradient_norm", float(keras.ops.convert_to_numpy(norm)))
             if self.flops_per_token and self.peak_flops:
                 tf.summary.scalar("mfu", tokens_per_second * self.flops_per_token / self.peak_flops)
         self.writer.flush()

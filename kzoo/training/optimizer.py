@@ -43,10 +43,12 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class ScaledAdamW(keras.optimizers.AdamW):
-    """AdamW whose step for each variable is scaled by `lr_multipliers[variable.path]` (default 1).
+    """AdamW whose step for each variable is scaled by `lr_multipliers[variable.path]` (default 1),
+    and which keeps the global norm of the last gradients (before clipping) in `gradient_norm`.
 
-    Written because Keras optimizers take one learning rate; layer-wise decay needs one per
-    layer. The decoupled weight decay keeps the unscaled rate, as Keras applies it.
+    Written because Keras optimizers take one learning rate, where layer-wise decay needs one per
+    layer, and do not expose the gradient norm TensorBoard shows. The decoupled weight decay
+    keeps the unscaled rate, as Keras applies it.
     """
 
     def __init__(self, *args, lr_multipliers=None, **kwargs):
@@ -56,6 +58,14 @@ class ScaledAdamW(keras.optimizers.AdamW):
     def build(self, var_list):
         super().build(var_list)
         self._scales = [self.lr_multipliers.get(v.path, 1.0) for v in var_list]
+        self.gradient_norm = self.add_variable((), initializer="zeros", name="gradient_norm")
+
+    def apply(self, grads, trainable_variables=None):
+        if not self.built:
+            self.build(trainable_variables or self._trainable_variables)
+        squares = [ops.sum(ops.square(ops.convert_to_tensor(g, "float32"))) for g in grads if g is not None]
+        self.gradient_norm.assign(ops.sqrt(sum(squares)))
+        return super().apply(grads, trainable_variables)
 
     def update_step(self, gradient, variable, learning_rate):
         # update_step may receive the backend variable, which has no path: look it up by index.
