@@ -26,7 +26,7 @@ def make_strategy(name="default"):
         if name == "data_parallel":
             return keras.distribution.DataParallel(devices=devices)
         mesh = keras.distribution.DeviceMesh((1, len(devices)), ["batch", "model"], devices)
-        return keras.distribution.ModelParallel(layout_map=keras.distribution.LayoutMap(mesh), batch_dim_name="batch")
+        return keras.distribution.ModelParallel(layout_map=block_layouts(mesh), batch_dim_name="batch")
     import tensorflow as tf
 
     if name == "mirrored":
@@ -42,6 +42,16 @@ def make_strategy(name="default"):
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     return tf.distribute.get_strategy()
+
+
+def block_layouts(mesh):
+    """Megatron-style tensor parallelism for kzoo's blocks on the mesh's "model" axis: the fused QKV
+    and first FFN projections split by columns, the attention output and second FFN by rows."""
+    layouts = keras.distribution.LayoutMap(mesh)
+    layouts[r"block_\d+/(attention/qkv|ffn_in)/kernel"] = (None, "model")
+    layouts[r"block_\d+/(attention/qkv|ffn_in)/bias"] = ("model",)
+    layouts[r"block_\d+/(attention/output|ffn_out)/kernel"] = ("model", None)
+    return layouts
 
 
 @contextlib.contextmanager
