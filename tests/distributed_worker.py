@@ -15,18 +15,13 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import kzoo  # noqa: E402
 from kzoo.tasks import Classifier  # noqa: E402
+from worker_data import GLOBAL_BATCH, toy_classification_data  # noqa: E402
 from kzoo.training.distribution import strategy_scope  # noqa: E402
 
-GLOBAL_BATCH, STEPS = 16, 6
-rng = np.random.default_rng(0)
-x = {"token_ids": rng.integers(1, 100, (GLOBAL_BATCH * STEPS, 8)).astype("int32"),
-     "segment_ids": np.zeros((GLOBAL_BATCH * STEPS, 8), "int32"),
-     "padding_mask": np.ones((GLOBAL_BATCH * STEPS, 8), "int32")}
-y = (x["token_ids"][:, 0] > 50).astype("int32")
+x, y = toy_classification_data()
 with strategy_scope(strategy_name) as strategy:
     keras.utils.set_random_seed(0)
     task = Classifier(kzoo.build_encoder("bert_tiny", vocab_size=100, num_layers=1, dropout=0.0), 2, dropout=0.0)

@@ -12,17 +12,12 @@ strategy_name, devices = sys.argv[1], int(sys.argv[2])
 os.environ.update(KERAS_BACKEND="jax", XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import kzoo  # noqa: E402
 from kzoo.tasks import Classifier  # noqa: E402
+from worker_data import GLOBAL_BATCH, toy_classification_data  # noqa: E402
 
-GLOBAL_BATCH, STEPS = 16, 6
-rng = np.random.default_rng(0)
-x = {"token_ids": rng.integers(1, 100, (GLOBAL_BATCH * STEPS, 8)).astype("int32"),
-     "segment_ids": np.zeros((GLOBAL_BATCH * STEPS, 8), "int32"),
-     "padding_mask": np.ones((GLOBAL_BATCH * STEPS, 8), "int32")}
-y = (x["token_ids"][:, 0] > 50).astype("int32")
+x, y = toy_classification_data()
 if strategy_name != "default":
     from kzoo.training.distribution import make_strategy
     keras.distribution.set_distribution(make_strategy(strategy_name))
