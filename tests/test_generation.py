@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import kzoo
 from kzoo.convert import load_huggingface
-from kzoo.generation import GenerationConfig, Generator, beam_search, sample_or_greedy
+from kzoo.generation import GenerationConfig, Generator, beam_search, left_pad, sample_or_greedy
 from kzoo.generation.processors import repetition_penalty, seen_tokens, top_k_filter, top_p_filter
 
 DATA = Path(__file__).parent / "data"
@@ -122,18 +122,19 @@ def test_bad_settings_and_over_long_prompts_are_refused(gpt2):
         Generator(gpt2).generate_ids(np.ones((1, 60), "int32"), np.ones((1, 60), "int32"), max_new_tokens=10)
 
 
-def test_streaming_yields_the_same_tokens_as_generate():
+def test_streaming_yields_the_same_tokens_as_generate_and_compiles_once():
     from kzoo.text import learn_wordpiece_vocabulary, load_wordpiece
     tokenizer = load_wordpiece(learn_wordpiece_vocabulary(DATA / "wikitext2_sample.txt", 400))
     keras.utils.set_random_seed(0)
     decoder = kzoo.build_decoder("gpt2_small", vocab_size=tokenizer.vocabulary_size(), num_layers=1,
                                  hidden_size=32, num_heads=2, intermediate_size=64, max_positions=32)
     generator = Generator(decoder, tokenizer)
-    pieces = list(generator.stream("the lobster", max_new_tokens=5))
-    ids, _ = generator.generate_ids(*__import__("kzoo.generation", fromlist=["left_pad"]).left_pad(
-        tokenizer(["the lobster"])), max_new_tokens=5), None
-    assert len(pieces) == 5
-    assert pieces == [tokenizer.id_to_token(int(t)) for t in np.asarray(ids)[0, -5:]]
+    for prompt in ["the lobster", "the river flows into the sea", "a"]:
+        pieces = list(generator.stream(prompt, max_new_tokens=5))
+        ids = np.asarray(generator.generate_ids(*left_pad(tokenizer([prompt])), max_new_tokens=5))
+        assert pieces == [tokenizer.id_to_token(int(t)) for t in ids[0, -5:]]
+    (start, step, _), = generator._streaming.values()
+    assert (start.experimental_get_tracing_count(), step.experimental_get_tracing_count()) == (1, 1)
 
 
 @pytest.mark.parametrize("n", [2, 3])

@@ -104,20 +104,28 @@ def _stopped(tokens, position, generated, token, config):
     return done
 
 
-def sampling_loop(decoder, token_ids, padding_mask, config: GenerationConfig, seed_generator=None):
-    """Greedy or sampled decoding as `(initial_state, step, running)`: `step(state)` emits one token
-    per row. The compiled loop and the streaming iterator both run these; `state[1]` holds the ids."""
+def initial_state(decoder, token_ids, padding_mask, config: GenerationConfig):
+    """Runs the prompt through the cache once; returns the loop state `sampling_step` advances:
+    (step, ids, cache, logits, seen, done, mask, prompt_length), with `state[1]` the ids so far."""
     tokens, mask, cache, logits = _prefill(decoder, token_ids, padding_mask, config)
     prompt_length = ops.shape(token_ids)[1]
-    vocabulary = decoder.config.vocab_size
     seen = ops.zeros((1, 1), "bool")
     if config.repetition_penalty != 1.0:
         seen = seen_tokens(tokens, ops.concatenate([padding_mask, ops.zeros_like(tokens[:, prompt_length:])], 1),
-                           vocabulary)
+                           decoder.config.vocab_size)
     done = ops.zeros((ops.shape(tokens)[0],), "bool")
+    start = ops.convert_to_tensor(0, "int32")
+    return start, tokens, cache, logits, seen, done, mask, ops.convert_to_tensor(prompt_length, "int32")
+
+
+def sampling_step(decoder, config: GenerationConfig, seed_generator=None):
+    """`(step, running)` for greedy or sampled decoding: `step(state)` emits one token per row.
+    Everything that depends on the prompt lives in the state, so one compiled step serves every
+    prompt; the compiled loop and the streaming iterator both run it."""
+    vocabulary = decoder.config.vocab_size
 
     def step(state):
-        step, tokens, cache, logits, seen, done = state
+        step, tokens, cache, logits, seen, done, mask, prompt_length = state
         scores = next_token_logits(logits, seen, step, config, tokens, prompt_length + step)
         token = ops.cast(ops.argmax(scores, axis=-1), "int32")
         if config.method != "greedy":
@@ -131,17 +139,18 @@ def sampling_loop(decoder, token_ids, padding_mask, config: GenerationConfig, se
         if config.repetition_penalty != 1.0:
             seen = ops.logical_or(seen, ops.one_hot(token, vocabulary) > 0)
         logits, _, cache = decoder.call_with_cache(token[:, None], mask, cache, position)
-        return step + 1, tokens, cache, logits[:, 0, :], seen, done
+        return step + 1, tokens, cache, logits[:, 0, :], seen, done, mask, prompt_length
 
     def running(state):
         return ops.logical_and(state[0] < config.max_new_tokens, ops.logical_not(ops.all(state[5])))
 
-    return (ops.convert_to_tensor(0, "int32"), tokens, cache, logits, seen, done), step, running
+    return step, running
 
 
 def sample_or_greedy(decoder, token_ids, padding_mask, config: GenerationConfig, seed_generator=None):
     """Greedy or sampled decoding; returns (batch, prompt + max_new_tokens) ids, finished rows padded."""
-    state, step, running = sampling_loop(decoder, token_ids, padding_mask, config, seed_generator)
+    step, running = sampling_step(decoder, config, seed_generator)
+    state = initial_state(decoder, token_ids, padding_mask, config)
     return ops.while_loop(lambda *s: running(s), lambda *s: step(s), state)[1]
 
 

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from kzoo.generation.decode import GenerationConfig, beam_search, sample_or_greedy, sampling_loop
+from kzoo.generation.decode import GenerationConfig, beam_search, initial_state, sample_or_greedy, sampling_step
 
 IDS = tf.TensorSpec([None, None], tf.int32)
 
@@ -39,7 +39,7 @@ class Generator:
         self.jit_compile = precision == "bfloat16"  # measured: XLA only wins with bfloat16 weights here
         self.tokenizer, self.defaults = tokenizer, defaults
         self.seed_generator = keras.random.SeedGenerator(0)
-        self._compiled = {}
+        self._compiled, self._streaming = {}, {}
 
     def config(self, **options) -> GenerationConfig:
         return GenerationConfig(**{**self.defaults, **options})
@@ -72,12 +72,18 @@ class Generator:
         self._check_length(ids, config)
         if config.seed is not None:
             self.seed_generator.state.assign(tf.constant([config.seed, 0], self.seed_generator.state.dtype))
-        state, step, running = sampling_loop(self.decoder, ids, mask, config, self.seed_generator)
-        step = tf.function(step)
-        length = ids.shape[1]
+        if config not in self._streaming:
+            # The step's input signature is the state traced with a dynamic batch and prompt length,
+            # so each setting compiles once for every prompt.
+            start = tf.function(lambda i, m: initial_state(self.decoder, i, m, config), input_signature=[IDS, IDS])
+            state_spec = tuple(tf.TensorSpec.from_tensor(t) for t in start.get_concrete_function().structured_outputs)
+            step, running = sampling_step(self.decoder, config, self.seed_generator)
+            self._streaming[config] = start, tf.function(step, input_signature=[state_spec]), running
+        start, step, running = self._streaming[config]
+        state = start(ids, mask)
         while bool(running(state)):
             state = step(state)
-            token = state[1][:, length + int(state[0]) - 1]
+            token = state[1][:, int(state[7]) + int(state[0]) - 1]
             if bool(state[5][0]) and int(token[0]) == config.pad_token_id:
                 break
             yield self.tokenizer.detokenize(token[:, None])[0]
