@@ -195,7 +195,7 @@ def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
         live_scores, live_order = ops.top_k(ops.where(is_end, -2e9, top_scores), beams)
         keep_rows = ops.reshape(ops.take_along_axis(rows, live_order, axis=1), (-1,))
         tokens = ops.reshape(ops.take_along_axis(candidate_tokens, live_order[:, :, None], axis=1), (-1, total))
-        cache = ops.take(cache, keep_rows, axis=0)
+        cache = keras.tree.map_structure(lambda c: ops.take(c, keep_rows, axis=0), cache)
         next_tokens = ops.reshape(ops.take_along_axis(token, live_order, axis=1), (-1,))
         if config.repetition_penalty != 1.0:
             seen = ops.logical_or(ops.take(seen, keep_rows, axis=0), ops.one_hot(next_tokens, vocabulary) > 0)

@@ -76,7 +76,7 @@ class Generator:
             # The step's input signature is the state traced with a dynamic batch and prompt length,
             # so each setting compiles once for every prompt.
             start = tf.function(lambda i, m: initial_state(self.decoder, i, m, config), input_signature=[IDS, IDS])
-            state_spec = tuple(tf.TensorSpec.from_tensor(t) for t in start.get_concrete_function().structured_outputs)
+            state_spec = tf.nest.map_structure(tf.TensorSpec.from_tensor, start.get_concrete_function().structured_outputs)
             step, running = sampling_step(self.decoder, config, self.seed_generator)
             self._streaming[config] = start, tf.function(step, input_signature=[state_spec]), running
         start, step, running = self._streaming[config]

@@ -38,9 +38,10 @@ class Decoder(Backbone):
         return self.embedding.token_embedding(hidden_states, reverse=True)
 
     def init_cache(self, batch_size, max_length, dtype="float32"):
-        """A zero key/value cache of shape (batch, layers, 2, max_length, heads, head_size)."""
+        """A zero key/value cache: per layer a (keys, values) pair, each (batch, max_length, heads, head_size)."""
         c = self.config
-        return ops.zeros((batch_size, c.num_layers, 2, max_length, c.num_heads, c.head_size), dtype)
+        shape = (batch_size, max_length, c.num_heads, c.head_size)
+        return tuple((ops.zeros(shape, dtype), ops.zeros(shape, dtype)) for _ in range(c.num_layers))
 
     def call_with_cache(self, token_ids, padding_mask, cache, cache_index):
         """Runs `token_ids` (batch, T) at positions `cache_index .. cache_index+T-1`.
@@ -54,11 +55,11 @@ class Decoder(Backbone):
         x = self.embedding(token_ids, positions=positions)
         layer_caches = []
         for i, block in enumerate(self.blocks):
-            x, layer_cache = block(x, padding_mask, cache=cache[:, i], cache_index=cache_index)
+            x, layer_cache = block(x, padding_mask, cache=cache[i], cache_index=cache_index)
             layer_caches.append(layer_cache)
         if self.final_norm is not None:
             x = self.final_norm(x)
-        return self.logits(x), x, ops.stack(layer_caches, axis=1)
+        return self.logits(x), x, tuple(layer_caches)
 
 
 def build_decoder(preset_or_config="gpt2_small", **overrides) -> Decoder:
