@@ -44,6 +44,18 @@ def test_compiled_loop_gives_the_same_ids_and_does_not_retrace(gpt2):
     assert compiled.experimental_get_tracing_count() == 1
 
 
+def test_bfloat16_generator_keeps_the_reference_ids_on_its_xla_and_onednn_paths(gpt2):
+    generator = Generator(gpt2, precision="bfloat16")
+    ids, mask = _prompt()
+    batch = generator.generate_ids(ids, mask, max_new_tokens=12).numpy()
+    np.testing.assert_array_equal(batch, REF["gpt2_greedy"])
+    length = int(mask[1].sum())  # the unpadded row alone takes the one-row (XLA) path
+    single = generator.generate_ids(ids[1:, -length:], mask[1:, -length:], max_new_tokens=12).numpy()
+    np.testing.assert_array_equal(single[0, length:], REF["gpt2_greedy"][1, ids.shape[1]:])
+    assert sorted(xla for _, xla in generator._compiled) == [False, True]
+    assert {v.dtype for v in generator.decoder.weights} == {"bfloat16"}
+
+
 def _masked(values):
     values = np.asarray(values)
     return values <= -1e29 if values.dtype != bool else values

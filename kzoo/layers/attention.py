@@ -60,7 +60,7 @@ class SelfAttention(keras.layers.Layer):
         query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         if cache is not None:
             # Keys and values are separate tensors so a step copies nothing but the two it updates
-            # (one stacked cache tensor cost 19% of batch-8 decode speed in slicing and stacking).
+            # (one stacked cache tensor decoded batch 8 at 216 instead of 260 tokens/s: slicing, stacking).
             start = [0, cache_index, 0, 0]
             key = ops.slice_update(cache[0], start, ops.cast(key, cache[0].dtype))
             value = ops.slice_update(cache[1], start, ops.cast(value, cache[1].dtype))
