@@ -40,16 +40,9 @@ def _finetune(args):
 
 
 def _evaluate(args):
-    from kzoo import data, text
-    from kzoo.recipes import load_run, load_run_config
+    from kzoo.recipes import evaluate_run
 
-    run = load_run_config(args.run_dir)
-    classifier, tokenizer = load_run(args.run_dir)
-    d = run.data
-    table = data.read_classification(args.data, d.text_column, d.pair_column, d.label_column, d.label_names)
-    batches = data.classification_batches(table, text.TextPairEncoder(tokenizer, d.sequence_length), 128,
-                                          shuffle=False, input_names=list(classifier.input))
-    _print_metrics(classifier.evaluate(batches, return_dict=True, verbose=0), args.run_dir, "evaluation")
+    _print_metrics(evaluate_run(args.run_dir, args.data), args.run_dir, "evaluation")
 
 
 def _print_metrics(metrics, run_dir, name="metrics"):
@@ -138,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = pretrain.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", help="run.yaml or run.json")
     source.add_argument("--resume", help="a run directory to continue")
-    command("finetune", _finetune, "fine-tune a classifier from a run config").add_argument("--config", required=True)
+    command("finetune", _finetune, "fine-tune a task head (classification, regression, ner, qa) from a run config").add_argument("--config", required=True)
     evaluate = command("evaluate", _evaluate, "evaluate a fine-tuned run on a labelled file")
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--data", required=True)

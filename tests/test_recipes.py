@@ -128,3 +128,82 @@ def test_finetune_recipe_applies_dropout_overrides_and_class_weights(tmp_path):
     with pytest.raises(ValueError, match=r"class_weights names label indices \[2\]"):
         run_finetuning(run_config_from_dict({**json.loads((tmp_path / "ft" / "run.json").read_text()),
                                              "training": {"class_weights": {2: 1.0}}}), encoder, tokenizer)
+
+
+def _tiny_run(tmp_path, task, file, **data):
+    """A one-layer bert_tiny with a vocabulary learned from `file`, and a run config for `task`."""
+    import keras
+
+    import kzoo
+    from kzoo.text import learn_wordpiece_vocabulary, load_wordpiece
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(Path(file).read_text() if task != "qa" else "\n".join(
+        p["context"] + " " + q["question"] for a in json.loads(Path(file).read_text())["data"]
+        for p in a["paragraphs"] for q in p["qas"]))
+    tokenizer = load_wordpiece(learn_wordpiece_vocabulary(corpus, 1500, lowercase=task != "ner"))
+    keras.utils.set_random_seed(0)
+    encoder = kzoo.build_encoder("bert_tiny", vocab_size=tokenizer.vocabulary_size(), max_positions=128)
+    run = run_config_from_dict({"data": {"task": task, "files": [str(file)], **data},
+                                "training": {"epochs": 15, "batch_size": 16, "learning_rate": 5e-4},
+                                "run_dir": str(tmp_path / task)})
+    return run, encoder, tokenizer
+
+
+def test_finetune_recipe_trains_and_scores_ner_and_evaluate_reproduces_it(tmp_path):
+    from kzoo.recipes import run_finetuning
+    conll = DATA / "conll2003_sample.txt"
+    run, encoder, tokenizer = _tiny_run(tmp_path, "ner", conll, validation_file=str(conll), sequence_length=48)
+    _, _, metrics = run_finetuning(run, encoder, tokenizer, verbose=0)
+    assert set(metrics) == {"precision", "recall", "f1"}
+    assert metrics["f1"] > 0.3  # entities found on the data it was fitted to; the all-"O" baseline scores 0
+    assert main(["evaluate", str(tmp_path / "ner"), "--data", str(conll)]) == 0  # from the run dir alone
+    evaluation = json.loads((tmp_path / "ner" / "evaluation.json").read_text())
+    assert evaluation == pytest.approx({k: round(v, 4) for k, v in metrics.items()}, abs=1e-4)
+
+
+def test_finetune_recipe_splits_squad_by_article_and_reports_em_f1(tmp_path):
+    from kzoo.recipes import run_finetuning
+    from kzoo.recipes.finetune_tasks import ExtractiveQA
+    squad = DATA / "squad11_sample.json"
+    run, encoder, tokenizer = _tiny_run(tmp_path, "qa", squad, validation_fraction=0.25, sequence_length=128,
+                                        doc_stride=48)
+    train, validation = ExtractiveQA().split(ExtractiveQA().read(squad, run.data), 0.25, 0)
+    assert {e["article"] for e in train} == {0, 1, 2} and {e["article"] for e in validation} == {3}
+    assert len(validation) == 70
+    _, _, metrics = run_finetuning(run, encoder, tokenizer, verbose=0)
+    assert set(metrics) == {"exact_match", "f1"} and 0.0 <= metrics["exact_match"] <= metrics["f1"] <= 1.0
+    assert metrics["f1"] > 0.0  # overlapping words on unseen articles; an empty answer would score 0
+
+
+def test_classification_recipe_scores_three_labels_with_macro_f1():
+    import numpy as np
+
+    from kzoo.recipes.finetune_tasks import Classification
+    from kzoo.text import learn_wordpiece_vocabulary, load_wordpiece
+
+    class FixedPredictions:  # stands in for a trained classifier
+        input = {"token_ids": None, "segment_ids": None, "padding_mask": None}
+
+        def predict(self, batches, verbose=0):
+            return np.eye(3)[[0, 2, 2, 2]]
+
+    run = run_config_from_dict({"data": {"task": "classification", "files": ["x.tsv"], "label_names": ["a", "b", "c"],
+                                         "sequence_length": 16}})
+    examples = {"text": ["w x", "y", "z", "x y"], "label": np.array([0, 1, 2, 2])}
+    tokenizer = load_wordpiece(learn_wordpiece_vocabulary(DATA / "sst2_sample.tsv", 600))
+    metrics = Classification().metrics(FixedPredictions(), examples, tokenizer, run)
+    # per-class F1 by hand: a 1.0, b 0.0 (never predicted), c 2·(2/3)·1/(2/3+1) = 0.8
+    assert metrics == pytest.approx({"accuracy": 0.75, "macro_f1": 0.6})
+
+
+def test_regression_recipe_reports_correlations(tmp_path):
+    from kzoo.recipes import run_finetuning
+    scores = tmp_path / "scores.tsv"  # SST-2 phrases with their labels as float scores
+    lines = (DATA / "sst2_sample.tsv").read_text().splitlines()
+    scores.write_text("\n".join([lines[0]] + [f"{t}\t{float(label):.1f}" for t, label in
+                                              (line.rsplit("\t", 1) for line in lines[1:600])]) + "\n")
+    run, encoder, tokenizer = _tiny_run(tmp_path, "regression", scores, validation_file=str(scores),
+                                        sequence_length=32)
+    _, _, metrics = run_finetuning(run, encoder, tokenizer, verbose=0)
+    assert set(metrics) == {"pearson", "spearman"}
+    assert metrics["pearson"] > 0.5  # on the phrases it was fitted to; an untrained head's are uncorrelated

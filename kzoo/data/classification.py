@@ -39,8 +39,8 @@ def classification_batches(data: dict, encode, batch_size, shuffle=True, seed=0,
 
 
 def split_off(data: dict, fraction=0.1, seed=0) -> tuple[dict, dict]:
-    """Carves a validation split out of a training set: (train, validation)."""
-    order = np.random.default_rng(seed).permutation(len(data["label"]))
+    """Carves a validation split out of a training set, a dict of equally long columns: (train, validation)."""
+    order = np.random.default_rng(seed).permutation(len(next(iter(data.values()))))
     cut = int(len(order) * (1 - fraction))
 
     def take(indices):

@@ -13,7 +13,7 @@ _WORD = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]|[^\W_]+|[^\w\s]|_")
 
 
 def read_squad(path, articles=None) -> list[dict]:
-    """One dict per question: id, question, context, answers (texts), answer_starts; `articles`
+    """One dict per question: id, article (its index), question, context, answers (texts), answer_starts; `articles`
     (a range or list of indices) picks articles, e.g. to split by article for validation."""
     data = json.loads(read_text(path))["data"]
     chosen = range(len(data)) if articles is None else articles
@@ -21,7 +21,8 @@ def read_squad(path, articles=None) -> list[dict]:
     for index in chosen:
         for paragraph in data[index]["paragraphs"]:
             for qa in paragraph["qas"]:
-                examples.append({"id": qa["id"], "question": qa["question"], "context": paragraph["context"],
+                examples.append({"id": qa["id"], "article": index, "question": qa["question"],
+                                 "context": paragraph["context"],
                                  "answers": [a["text"] for a in qa["answers"]],
                                  "answer_starts": [a["answer_start"] for a in qa["answers"]]})
     return examples

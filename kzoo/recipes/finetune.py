@@ -1,12 +1,13 @@
-"""`kzoo finetune`: a pretrained encoder (kzoo run or Hugging Face checkpoint) + a classification head."""
+"""`kzoo finetune` / `kzoo evaluate`: a pretrained encoder (kzoo run, Hugging Face or Google checkpoint)
++ a task head, trained and scored per `data.task` (see finetune_tasks.py)."""
 
 from pathlib import Path
 
 import keras
 
-from kzoo import data, text
-from kzoo.recipes.run_config import RunConfig
-from kzoo.tasks import Classifier
+from kzoo import text
+from kzoo.recipes.finetune_tasks import FINETUNE_TASKS
+from kzoo.recipes.run_config import RunConfig, load_run_config
 from kzoo.training import make_optimizer
 
 
@@ -52,13 +53,20 @@ def _class_weight(weights: dict, label_names) -> dict | None:
     return weights or None
 
 
+def _steps_per_epoch(fit_inputs, batch_size):
+    x = fit_inputs["x"]
+    return int(x.cardinality()) if hasattr(x, "cardinality") else -(-len(x["token_ids"]) // batch_size)
+
+
 def run_finetuning(run: RunConfig, backbone=None, tokenizer=None, verbose="auto"):
-    """Fine-tunes on `run.data.files[0]` with a validation split carved out of it.
+    """Fine-tunes a head for `run.data.task` (classification, regression, ner, qa) on
+    `run.data.files[0]`, and scores `data.validation_file`, or a split carved out of the training
+    file, with the task's standard metrics.
 
     `model.overrides` that keep the weights' shapes (dropout, attention_dropout) apply to the
-    starting backbone; `training.class_weights` and `training.head_dropout` to the classifier.
+    starting backbone; `training.class_weights` (classification) and `training.head_dropout` to the head.
 
-    Returns (classifier, tokenizer, validation metrics). The run dir gets run.json, model.keras and
+    Returns (task model, tokenizer, validation metrics). The run dir gets run.json, model.keras and
     vocab.txt: enough for `kzoo evaluate` and `kzoo export`.
     """
     run.save(run.run_dir)
@@ -66,22 +74,30 @@ def run_finetuning(run: RunConfig, backbone=None, tokenizer=None, verbose="auto"
     if backbone is None:
         backbone, tokenizer = load_backbone(run.init_from)
     d, t = run.data, run.training
-    table = data.read_classification(d.files[0], d.text_column, d.pair_column, d.label_column, d.label_names)
-    train_set, validation = data.split_off(table, d.validation_fraction, seed=t.seed)
+    recipe = FINETUNE_TASKS[d.task]
+    train_set = recipe.read(d.files[0], d)
+    if d.validation_file:
+        validation = recipe.read(d.validation_file, d)
+    else:
+        train_set, validation = recipe.split(train_set, d.validation_fraction, t.seed)
     if run.model.overrides:
         backbone = backbone.with_config(**run.model.overrides)
-    classifier = Classifier(backbone, num_classes=len(d.label_names), label_names=list(d.label_names),
-                            dropout=t.head_dropout)
-    class_weight = _class_weight(t.class_weights, d.label_names)
-    steps = len(train_set["label"]) // t.batch_size * t.epochs
-    classifier.compile(optimizer=make_optimizer(t.learning_rate, total_steps=steps, warmup_steps=t.warmup_steps,
-                                                weight_decay=t.weight_decay))
-    encode = text.TextPairEncoder(tokenizer, d.sequence_length)
-    names = list(classifier.input)
-    classifier.fit(data.classification_batches(train_set, encode, t.batch_size, seed=t.seed, input_names=names),
-                   epochs=t.epochs, verbose=verbose, class_weight=class_weight)
-    metrics = classifier.evaluate(data.classification_batches(validation, encode, 128, shuffle=False,
-                                                              input_names=names), return_dict=True, verbose=0)
-    classifier.save(Path(run.run_dir) / "model.keras")
+    model = recipe.head(backbone, run)
+    fit_inputs = recipe.fit_inputs(model, train_set, tokenizer, run)
+    steps = _steps_per_epoch(fit_inputs, t.batch_size) * t.epochs
+    model.compile(optimizer=make_optimizer(t.learning_rate, total_steps=steps, warmup_steps=t.warmup(steps),
+                                           weight_decay=t.weight_decay))
+    class_weight = _class_weight(t.class_weights, d.label_names) if d.task == "classification" else None
+    model.fit(**fit_inputs, epochs=t.epochs, verbose=verbose, class_weight=class_weight)
+    metrics = recipe.metrics(model, validation, tokenizer, run)
+    model.save(Path(run.run_dir) / "model.keras")
     (Path(run.run_dir) / "vocab.txt").write_text("\n".join(tokenizer.get_vocabulary()) + "\n", encoding="utf-8")
-    return classifier, tokenizer, metrics
+    return model, tokenizer, metrics
+
+
+def evaluate_run(run_dir, path) -> dict:
+    """The standard metrics of a fine-tuned run dir on a labelled file in its task's format."""
+    run = load_run_config(run_dir)
+    model, tokenizer = load_run(run_dir)
+    recipe = FINETUNE_TASKS[run.data.task]
+    return recipe.metrics(model, recipe.read(path, run.data), tokenizer, run)

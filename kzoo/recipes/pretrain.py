@@ -81,7 +81,7 @@ def run_pretraining(run: RunConfig, verbose="auto"):
     t = run.training
     with strategy_scope(t.strategy):
         task = build_pretraining_task(run, tokenizer.vocabulary_size())
-        optimizer = make_optimizer(t.learning_rate, total_steps=t.steps, warmup_steps=t.warmup_steps,
+        optimizer = make_optimizer(t.learning_rate, total_steps=t.steps, warmup_steps=t.warmup(t.steps),
                                    decay=t.decay, weight_decay=t.weight_decay)
         if t.precision == "mixed_float16":  # float16 gradients underflow without dynamic loss scaling
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

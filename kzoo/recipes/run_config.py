@@ -16,6 +16,8 @@ from pathlib import Path
 from kzoo.config import resolve_config
 
 RUN_FILE = "run.json"
+PRETRAINING_TASKS = ("mlm_nsp", "causal_lm")
+FINETUNING_TASKS = ("classification", "regression", "ner", "qa")
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,9 @@ class ModelSection:
 
 @dataclass(frozen=True)
 class DataSection:
-    task: str = "mlm_nsp"  # mlm_nsp | causal_lm | classification
+    task: str = "mlm_nsp"  # pretraining: mlm_nsp | causal_lm; fine-tuning: classification | regression | ner | qa
     files: tuple = ()
+    validation_file: str | None = None  # fine-tuning: held-out data; else `validation_fraction` of files[0]
     vocabulary: str | None = None  # a vocab.txt; learned from `files` when absent
     vocab_size: int = 8000
     sequence_length: int = 128
@@ -37,7 +40,8 @@ class DataSection:
     pair_column: str | None = None
     label_column: str = "label"
     label_names: tuple = ("0", "1")
-    validation_fraction: float = 0.1
+    validation_fraction: float = 0.1  # qa splits by article
+    doc_stride: int = 128  # qa: tokens between the starts of a long context's windows
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class TrainingSection:
     batch_size: int = 32
     learning_rate: float = 1e-4
     warmup_steps: int = 0
+    warmup_ratio: float = 0.0  # warmup as a fraction of all steps, when warmup_steps is 0
     decay: str = "linear"
     weight_decay: float = 0.01
     checkpoint_every: int = 100
@@ -55,7 +60,11 @@ class TrainingSection:
     precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16" (Keras dtype policies)
     strategy: str = "default"  # see kzoo.training.distribution
     class_weights: dict = field(default_factory=dict)  # fine-tuning: {label index: loss weight}
-    head_dropout: float = 0.1  # fine-tuning: dropout before the classification head
+    head_dropout: float = 0.1  # fine-tuning: dropout before the task head
+
+    def warmup(self, total_steps: int) -> int:
+        """Warmup steps: `warmup_steps`, else `warmup_ratio` of `total_steps`."""
+        return self.warmup_steps or int(self.warmup_ratio * total_steps)
 
 
 @dataclass(frozen=True)
@@ -67,11 +76,12 @@ class RunConfig:
     init_from: str | None = None  # fine-tuning: a pretraining run dir or a Hugging Face checkpoint dir
 
     def __post_init__(self):
-        tasks = ("mlm_nsp", "causal_lm", "classification")
+        tasks = PRETRAINING_TASKS + FINETUNING_TASKS
         if self.data.task not in tasks:
             raise ValueError(f"data.task={self.data.task!r} is invalid: expected one of {tasks}.")
-        if self.data.task != "classification" and not self.data.files:
-            raise ValueError("data.files is empty: list the raw text files to pretrain on.")
+        if not self.data.files:
+            raise ValueError("data.files is empty: list the raw text files to pretrain on, or the labelled "
+                             "file to fine-tune on.")
         resolve_config(self.model.preset, **self.model.overrides)  # validates the model now, not mid-run
         precisions = ("float32", "mixed_bfloat16", "mixed_float16")
         if self.training.precision not in precisions:

@@ -1,0 +1,129 @@
+"""What `kzoo finetune` and `kzoo evaluate` do for each fine-tuning `data.task`: read a file,
+carve a validation split, build the head, feed `fit`, and score held-out data with the task's
+standard metrics (computed on predictions, so F1, MCC, entity F1 and SQuAD EM/F1 are exact)."""
+
+import numpy as np
+
+from kzoo import data, text
+from kzoo.data.conll import CONLL_LABELS, align_labels, read_conll
+from kzoo.data.squad import best_spans, make_windows, read_squad
+from kzoo.evaluation import classification_metrics, correlation_metrics, entity_f1, squad_scores
+from kzoo.tasks import Classifier, SpanQA, TokenClassifier
+
+INPUTS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def _inputs(arrays, model):
+    return {k: arrays[k] for k in INPUTS if k in model.input}
+
+
+class Classification:
+    """Single sentences or pairs (TSV/CSV/JSONL columns) with labels from `data.label_names`."""
+
+    regression = False
+
+    def read(self, path, d):
+        return data.read_classification(path, d.text_column, d.pair_column, d.label_column, d.label_names,
+                                        regression=self.regression)
+
+    def split(self, examples, fraction, seed):
+        return data.split_off(examples, fraction, seed=seed)
+
+    def head(self, backbone, run):
+        names = list(run.data.label_names)
+        return Classifier(backbone, num_classes=len(names), label_names=names, dropout=run.training.head_dropout)
+
+    def fit_inputs(self, model, examples, tokenizer, run):
+        encode = text.TextPairEncoder(tokenizer, run.data.sequence_length)
+        return {"x": data.classification_batches(examples, encode, run.training.batch_size, seed=run.training.seed,
+                                                 input_names=list(model.input))}
+
+    def predict(self, model, examples, tokenizer, run):
+        encode = text.TextPairEncoder(tokenizer, run.data.sequence_length)
+        batches = data.classification_batches(examples, encode, 128, shuffle=False, input_names=list(model.input))
+        return model.predict(batches, verbose=0)
+
+    def metrics(self, model, examples, tokenizer, run):
+        predicted = np.argmax(self.predict(model, examples, tokenizer, run), -1)
+        if len(run.data.label_names) == 2:
+            return classification_metrics(examples["label"], predicted)
+        per_class = [classification_metrics(examples["label"], predicted, positive=c)["f1"]
+                     for c in range(len(run.data.label_names))]
+        return {"accuracy": float(np.mean(predicted == examples["label"])), "macro_f1": float(np.mean(per_class))}
+
+
+class Regression(Classification):
+    """STS-B style float labels: one output, mean squared error, Pearson and Spearman."""
+
+    regression = True
+
+    def head(self, backbone, run):
+        return Classifier(backbone, num_classes=1, dropout=run.training.head_dropout)
+
+    def metrics(self, model, examples, tokenizer, run):
+        return correlation_metrics(examples["label"], self.predict(model, examples, tokenizer, run)[:, 0])
+
+
+class NamedEntities:
+    """CoNLL-2003 IOB files; each word's label sits on its first piece, scored with seqeval's entity F1."""
+
+    def read(self, path, d):
+        words, tags = read_conll(path)
+        return {"words": words, "tags": tags}
+
+    def split(self, examples, fraction, seed):
+        return data.split_off(examples, fraction, seed=seed)
+
+    def head(self, backbone, run):
+        return TokenClassifier(backbone, CONLL_LABELS, dropout=run.training.head_dropout)
+
+    def fit_inputs(self, model, examples, tokenizer, run):
+        arrays = align_labels(examples["words"], examples["tags"], tokenizer, run.data.sequence_length)
+        return {"x": _inputs(arrays, model), "y": arrays["labels"], "sample_weight": arrays["label_weights"],
+                "batch_size": run.training.batch_size}
+
+    def metrics(self, model, examples, tokenizer, run):
+        arrays = align_labels(examples["words"], examples["tags"], tokenizer, run.data.sequence_length)
+        predicted = np.argmax(model.predict(_inputs(arrays, model), batch_size=128, verbose=0), -1)
+        predicted_tags = []
+        for row, tags in enumerate(examples["tags"]):  # words cut off by the length count as "O"
+            words = {int(w): CONLL_LABELS[p] for w, p in zip(arrays["word_index"][row], predicted[row]) if w >= 0}
+            predicted_tags.append([words.get(w, "O") for w in range(len(tags))])
+        return entity_f1(examples["tags"], predicted_tags)
+
+
+class ExtractiveQA:
+    """SQuAD v1.1 JSON. Validation takes the file's last articles (`validation_fraction` of them),
+    so no text straddles the split; answers are decoded n-best under a 30-token limit and scored
+    with SQuAD's EM and F1."""
+
+    def read(self, path, d):
+        return read_squad(path)
+
+    def split(self, examples, fraction, seed):
+        articles = sorted({e["article"] for e in examples})
+        first_held_out = articles[-max(1, round(len(articles) * fraction))]
+        return ([e for e in examples if e["article"] < first_held_out],
+                [e for e in examples if e["article"] >= first_held_out])
+
+    def head(self, backbone, run):
+        return SpanQA(backbone)
+
+    def _windows(self, examples, tokenizer, run):
+        return make_windows(examples, tokenizer, run.data.sequence_length, run.data.doc_stride)
+
+    def fit_inputs(self, model, examples, tokenizer, run):
+        windows = self._windows(examples, tokenizer, run)
+        return {"x": _inputs(windows, model), "y": {"start": windows["start_positions"], "end": windows["end_positions"]},
+                "batch_size": run.training.batch_size}
+
+    def metrics(self, model, examples, tokenizer, run):
+        windows = self._windows(examples, tokenizer, run)
+        logits = model.predict(_inputs(windows, model), batch_size=64, verbose=0)
+        answers = best_spans(logits["start"], logits["end"], windows, examples)
+        scores = np.array([squad_scores(a, e["answers"]) for a, e in zip(answers, examples)])
+        return {"exact_match": float(scores[:, 0].mean()), "f1": float(scores[:, 1].mean())}
+
+
+FINETUNE_TASKS = {"classification": Classification(), "regression": Regression(), "ner": NamedEntities(),
+                  "qa": ExtractiveQA()}
