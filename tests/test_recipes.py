@@ -207,3 +207,13 @@ def test_regression_recipe_reports_correlations(tmp_path):
     _, _, metrics = run_finetuning(run, encoder, tokenizer, verbose=0)
     assert set(metrics) == {"pearson", "spearman"}
     assert metrics["pearson"] > 0.5  # on the phrases it was fitted to; an untrained head's are uncorrelated
+
+
+def test_class_weights_outside_classification_are_refused():
+    from kzoo.recipes.finetune_tasks import FINETUNE_TASKS
+    from kzoo.recipes.run_config import FINETUNING_TASKS
+    assert set(FINETUNE_TASKS) == set(FINETUNING_TASKS)  # every task the config accepts has a recipe
+    for task in ("regression", "ner", "qa"):
+        run = run_config_from_dict({"data": {"task": task, "files": ["x"]}, "training": {"class_weights": {0: 2.0}}})
+        with pytest.raises(ValueError, match=f"class_weights applies to data.task classification, not '{task}'"):
+            FINETUNE_TASKS[task].class_weight(run)

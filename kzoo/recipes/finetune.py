@@ -43,16 +43,6 @@ def load_backbone(source):
                             f"(bert_model.ckpt.index + .data-*).")
 
 
-def _class_weight(weights: dict, label_names) -> dict | None:
-    """Keras `class_weight` from the run config (JSON turns the label indices into strings)."""
-    weights = {int(k): float(v) for k, v in weights.items()}
-    unknown = sorted(set(weights) - set(range(len(label_names))))
-    if unknown:
-        raise ValueError(f"training.class_weights names label indices {unknown}, but data.label_names "
-                         f"{list(label_names)} has indices 0..{len(label_names) - 1}.")
-    return weights or None
-
-
 def _steps_per_epoch(fit_inputs, batch_size):
     x = fit_inputs["x"]
     return int(x.cardinality()) if hasattr(x, "cardinality") else -(-len(x["token_ids"]) // batch_size)
@@ -87,8 +77,7 @@ def run_finetuning(run: RunConfig, backbone=None, tokenizer=None, verbose="auto"
     steps = _steps_per_epoch(fit_inputs, t.batch_size) * t.epochs
     model.compile(optimizer=make_optimizer(t.learning_rate, total_steps=steps, warmup_steps=t.warmup(steps),
                                            weight_decay=t.weight_decay))
-    class_weight = _class_weight(t.class_weights, d.label_names) if d.task == "classification" else None
-    model.fit(**fit_inputs, epochs=t.epochs, verbose=verbose, class_weight=class_weight)
+    model.fit(**fit_inputs, epochs=t.epochs, verbose=verbose, class_weight=recipe.class_weight(run))
     metrics = recipe.metrics(model, validation, tokenizer, run)
     model.save(Path(run.run_dir) / "model.keras")
     (Path(run.run_dir) / "vocab.txt").write_text("\n".join(tokenizer.get_vocabulary()) + "\n", encoding="utf-8")

@@ -17,7 +17,33 @@ def _inputs(arrays, model):
     return {k: arrays[k] for k in INPUTS if k in model.input}
 
 
-class Classification:
+def _class_weight(weights: dict, label_names) -> dict | None:
+    """Keras `class_weight` from the run config (JSON turns the label indices into strings)."""
+    weights = {int(k): float(v) for k, v in weights.items()}
+    unknown = sorted(set(weights) - set(range(len(label_names))))
+    if unknown:
+        raise ValueError(f"training.class_weights names label indices {unknown}, but data.label_names "
+                         f"{list(label_names)} has indices 0..{len(label_names) - 1}.")
+    return weights or None
+
+
+class FinetuneTask:
+    """One `data.task`: `read(path, data_section)` → examples, `split` → (train, validation),
+    `head(backbone, run)` → task model, `fit_inputs` → `fit`'s data arguments, `metrics` → dict."""
+
+    def split(self, examples, fraction, seed):
+        """Rows at random with the run's seed."""
+        return data.split_off(examples, fraction, seed=seed)
+
+    def class_weight(self, run):
+        """`fit`'s class_weight; only classification has classes to weight."""
+        if run.training.class_weights:
+            raise ValueError(f"training.class_weights applies to data.task classification, not {run.data.task!r}; "
+                             f"remove it from the run config.")
+        return None
+
+
+class Classification(FinetuneTask):
     """Single sentences or pairs (TSV/CSV/JSONL columns) with labels from `data.label_names`."""
 
     regression = False
@@ -25,9 +51,6 @@ class Classification:
     def read(self, path, d):
         return data.read_classification(path, d.text_column, d.pair_column, d.label_column, d.label_names,
                                         regression=self.regression)
-
-    def split(self, examples, fraction, seed):
-        return data.split_off(examples, fraction, seed=seed)
 
     def head(self, backbone, run):
         names = list(run.data.label_names)
@@ -37,6 +60,9 @@ class Classification:
         encode = text.TextPairEncoder(tokenizer, run.data.sequence_length)
         return {"x": data.classification_batches(examples, encode, run.training.batch_size, seed=run.training.seed,
                                                  input_names=list(model.input))}
+
+    def class_weight(self, run):
+        return _class_weight(run.training.class_weights, run.data.label_names)
 
     def predict(self, model, examples, tokenizer, run):
         encode = text.TextPairEncoder(tokenizer, run.data.sequence_length)
@@ -56,6 +82,7 @@ class Regression(Classification):
     """STS-B style float labels: one output, mean squared error, Pearson and Spearman."""
 
     regression = True
+    class_weight = FinetuneTask.class_weight
 
     def head(self, backbone, run):
         return Classifier(backbone, num_classes=1, dropout=run.training.head_dropout)
@@ -64,15 +91,12 @@ class Regression(Classification):
         return correlation_metrics(examples["label"], self.predict(model, examples, tokenizer, run)[:, 0])
 
 
-class NamedEntities:
+class NamedEntities(FinetuneTask):
     """CoNLL-2003 IOB files; each word's label sits on its first piece, scored with seqeval's entity F1."""
 
     def read(self, path, d):
         words, tags = read_conll(path)
         return {"words": words, "tags": tags}
-
-    def split(self, examples, fraction, seed):
-        return data.split_off(examples, fraction, seed=seed)
 
     def head(self, backbone, run):
         return TokenClassifier(backbone, CONLL_LABELS, dropout=run.training.head_dropout)
@@ -92,7 +116,7 @@ class NamedEntities:
         return entity_f1(examples["tags"], predicted_tags)
 
 
-class ExtractiveQA:
+class ExtractiveQA(FinetuneTask):
     """SQuAD v1.1 JSON. Validation takes the file's last articles (`validation_fraction` of them),
     so no text straddles the split; answers are decoded n-best under a 30-token limit and scored
     with SQuAD's EM and F1."""
@@ -101,6 +125,7 @@ class ExtractiveQA:
         return read_squad(path)
 
     def split(self, examples, fraction, seed):
+        """The last articles: a deterministic split by text, so `seed` is not used."""
         articles = sorted({e["article"] for e in examples})
         first_held_out = articles[-max(1, round(len(articles) * fraction))]
         return ([e for e in examples if e["article"] < first_held_out],
