@@ -86,6 +86,8 @@ def _prefill(decoder, token_ids, padding_mask, config):
     tokens = ops.concatenate([ops.cast(token_ids, "int32"),
                               ops.full((batch, config.max_new_tokens), config.pad_token_id, "int32")], axis=1)
     cache = decoder.init_cache(batch, total, dtype=decoder.compute_dtype)
+    # Out of place: the zeros may be one buffer shared by every layer. The copy it returns belongs
+    # to the loop, whose steps then write in place.
     logits, _, cache = decoder.call_with_cache(tokens[:, :prompt_length], mask, cache, 0)
     return tokens, mask, cache, logits[:, -1, :]
 
@@ -138,7 +140,7 @@ def sampling_step(decoder, config: GenerationConfig, seed_generator=None):
         done = ops.logical_or(done, _stopped(tokens, position, step + 1, token, config))
         if config.repetition_penalty != 1.0:
             seen = ops.logical_or(seen, ops.one_hot(token, vocabulary) > 0)
-        logits, _, cache = decoder.call_with_cache(token[:, None], mask, cache, position)
+        logits, _, cache = decoder.call_with_cache(token[:, None], mask, cache, position, in_place=True)
         return step + 1, tokens, cache, logits[:, 0, :], seen, done, mask, prompt_length
 
     def running(state):
@@ -199,7 +201,7 @@ def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
         next_tokens = ops.reshape(ops.take_along_axis(token, live_order, axis=1), (-1,))
         if config.repetition_penalty != 1.0:
             seen = ops.logical_or(ops.take(seen, keep_rows, axis=0), ops.one_hot(next_tokens, vocabulary) > 0)
-        logits, _, cache = decoder.call_with_cache(next_tokens[:, None], mask, cache, position)
+        logits, _, cache = decoder.call_with_cache(next_tokens[:, None], mask, cache, position, in_place=True)
         return step + 1, tokens, cache, logits[:, 0, :], live_scores, finished_scores, finished_tokens, seen
 
     def cond(step, tokens, cache, logits, scores, finished_scores, *rest):

@@ -58,10 +58,11 @@ class TransformerBlock(keras.layers.Layer):
         self.ffn_out.build((*input_shape[:-1], self.intermediate_size))
         self.built = True
 
-    def call(self, x, padding_mask, cache=None, cache_index=0, training=None):
+    def call(self, x, padding_mask, cache=None, cache_index=0, in_place_cache=False, training=None):
         pre = self.norm_placement == "pre"
         h = self.attention_norm(x) if pre else x
-        h = self.attention(h, padding_mask, cache=cache, cache_index=cache_index, training=training)
+        h = self.attention(h, padding_mask, cache=cache, cache_index=cache_index, in_place_cache=in_place_cache,
+                           training=training)
         if cache is not None:
             h, cache = h
         x = x + self.dropout_layer(h, training=training)

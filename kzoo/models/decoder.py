@@ -38,16 +38,18 @@ class Decoder(Backbone):
         return self.embedding.token_embedding(hidden_states, reverse=True)
 
     def init_cache(self, batch_size, max_length, dtype="float32"):
-        """A zero key/value cache: per layer a (keys, values) pair, each (batch, max_length, heads, head_size)."""
+        """A zero key/value cache: per layer a (keys, values) pair, each (batch, heads, max_length, head_size)."""
         c = self.config
-        shape = (batch_size, max_length, c.num_heads, c.head_size)
+        shape = (batch_size, c.num_heads, max_length, c.head_size)
         return tuple((ops.zeros(shape, dtype), ops.zeros(shape, dtype)) for _ in range(c.num_layers))
 
-    def call_with_cache(self, token_ids, padding_mask, cache, cache_index):
+    def call_with_cache(self, token_ids, padding_mask, cache, cache_index, in_place=False):
         """Runs `token_ids` (batch, T) at positions `cache_index .. cache_index+T-1`.
 
         `padding_mask` covers the whole cache length (batch, max_length). Returns
-        `(logits, hidden_states, cache)` with the new keys and values written in.
+        `(logits, hidden_states, cache)` with the new keys and values written in;
+        `in_place=True` lets TensorFlow write them into `cache` itself, for a loop that
+        owns its cache (see `kzoo.layers.kv_cache.write_cache`).
         """
         length = ops.shape(token_ids)[1]
         positions = ops.slice(position_ids(padding_mask), [0, cache_index],
@@ -55,7 +57,8 @@ class Decoder(Backbone):
         x = self.embedding(token_ids, positions=positions)
         layer_caches = []
         for i, block in enumerate(self.blocks):
-            x, layer_cache = block(x, padding_mask, cache=cache[i], cache_index=cache_index)
+            x, layer_cache = block(x, padding_mask, cache=cache[i], cache_index=cache_index,
+                                   in_place_cache=in_place)
             layer_caches.append(layer_cache)
         if self.final_norm is not None:
             x = self.final_norm(x)
