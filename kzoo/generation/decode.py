@@ -129,14 +129,14 @@ def sampling_step(decoder, config: GenerationConfig, seed_generator=None):
     def step(state):
         step, tokens, cache, logits, seen, done, mask, prompt_length = state
         scores = next_token_logits(logits, seen, step, config, tokens, prompt_length + step)
-        token = ops.cast(ops.argmax(scores, axis=-1), "int32")
+        token = _argmax(scores)
         if config.method != "greedy":
             sampled = ops.cast(keras.random.categorical(scores, 1, seed=seed_generator)[:, 0], "int32")
             # "greedy_or_sample" decides per request (SavedModels take the method as an input).
             token = sampled if config.method == "sample" else ops.where(config.greedy, token, sampled)
         token = ops.where(done, config.pad_token_id, token)
         position = prompt_length + step
-        tokens = ops.slice_update(tokens, [0, position], token[:, None])
+        tokens = _write_column(tokens, position, token)
         done = ops.logical_or(done, _stopped(tokens, position, step + 1, token, config))
         if config.repetition_penalty != 1.0:
             seen = ops.logical_or(seen, ops.one_hot(token, vocabulary) > 0)
@@ -182,8 +182,8 @@ def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
         top_scores, top_index = ops.top_k(ops.reshape(candidates, (batch, beams * vocabulary)), 2 * beams)
         source_beam, token = top_index // vocabulary, ops.cast(top_index % vocabulary, "int32")
         rows = ops.arange(batch)[:, None] * beams + source_beam
-        candidate_tokens = ops.slice_update(ops.take(tokens, ops.reshape(rows, (-1,)), axis=0), [0, position],
-                                            ops.reshape(token, (-1, 1)))
+        candidate_tokens = _write_column(ops.take(tokens, ops.reshape(rows, (-1,)), axis=0), position,
+                                         ops.reshape(token, (-1,)))
         candidate_tokens = ops.reshape(candidate_tokens, (batch, 2 * beams, total))
         is_end = (token == config.end_token_id) if config.end_token_id is not None else ops.zeros_like(token, "bool")
         rank = ops.arange(2 * beams)[None, :]
@@ -218,6 +218,17 @@ def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
     all_tokens = ops.concatenate([finished_tokens, ops.reshape(tokens, (batch, beams, total))], 1)
     best = ops.argmax(all_scores, axis=1)
     return ops.take_along_axis(all_tokens, best[:, None, None], axis=1)[:, 0]
+
+
+def _argmax(scores):
+    # top_k(1) keeps argmax's lowest-index tie rule; ops.argmax on TensorFlow adds a flush-to-zero
+    # check over the whole vocabulary (0.8 of a 20 ms decode step at batch 8).
+    return ops.cast(ops.top_k(scores, 1)[1][:, 0], "int32")
+
+
+def _write_column(tokens, position, column):
+    # An elementwise select: ops.slice_update on TensorFlow launches an XLA kernel (0.2-0.3 ms a step).
+    return ops.where(ops.arange(ops.shape(tokens)[1])[None, :] == position, column[:, None], tokens)
 
 
 def _best(scores, tokens, k):

@@ -1,7 +1,8 @@
 """Writing new keys and values into a preallocated cache, in place where the backend allows."""
 
-import keras
 from keras import ops
+
+from kzoo.layers.backend import tensorflow_without_xla
 
 
 def write_cache(cache, update, index, in_place=False):
@@ -16,7 +17,7 @@ def write_cache(cache, update, index, in_place=False):
     and updates in place by itself, so compiled graphs and other backends use `ops.slice_update`.
     """
     update = ops.cast(update, cache.dtype)
-    if not in_place or keras.backend.backend() != "tensorflow" or _in_xla_graph():
+    if not (in_place and tensorflow_without_xla()):
         return ops.slice_update(cache, [0, 0, index, 0], update)
     import tensorflow as tf
 
@@ -27,11 +28,3 @@ def write_cache(cache, update, index, in_place=False):
                                     v=tf.reshape(update, (-1, size)))
     return tf.reshape(flat, tf.shape(cache))
 
-
-def _in_xla_graph():
-    # tf.function(jit_compile=True) marks the graph it traces with an XLA context; TensorFlow's own
-    # tf.function checks it the same way.
-    from tensorflow.python.framework import ops as tf_ops
-    from tensorflow.python.ops import control_flow_util
-
-    return control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph())
