@@ -30,7 +30,7 @@ class Generator:
     """
 
     def __init__(self, decoder, tokenizer=None, precision="float32", **defaults):
-        """`precision="bfloat16"` decodes with a bfloat16 copy of the weights: 1.6-1.8x faster
+        """`precision="bfloat16"` decodes with a bfloat16 copy of the weights: about 1.5x faster
         on this CPU (tools/bench.py); logits can differ slightly from float32, so it is opt-in."""
         if precision not in ("float32", "bfloat16"):
             raise ValueError(f"precision={precision!r} is invalid: expected 'float32' or 'bfloat16'.")
@@ -61,8 +61,8 @@ class Generator:
     def _use_xla(self, rows):
         # Measured on this CPU (6L/512 GPT): with bfloat16 weights, XLA decodes one row 1.8x faster
         # than the oneDNN graph (a matrix-vector product is bound by reading the weights), but from
-        # 4 rows on oneDNN's bfloat16 matmuls win (8 rows: 499 vs 319 tokens/s). In float32 XLA gains
-        # 6% at one row and loses from two on, so float32 never uses it.
+        # 4 rows on oneDNN's bfloat16 matmuls win (8 rows: 564 vs 302 tokens/s). In float32 XLA loses
+        # at every batch size (one row: 87 vs 101 tokens/s), so float32 never uses it.
         return self.precision == "bfloat16" and rows == 1
 
     def __call__(self, prompts, **options) -> list[str]:
