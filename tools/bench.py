@@ -62,8 +62,9 @@ def _mlm_batch(batch, length, predictions, vocab):
     return x, rng.integers(5, vocab, (batch, predictions)).astype("int32"), rng.integers(0, 2, (batch,))
 
 
-def train_mlm(impl, steps=10):
+def train_mlm(impl, steps=10, precision="float32"):
     import keras
+    keras.config.set_dtype_policy(precision)
     batch, length, predictions = 16, 128, 20
     x, mlm_labels, nsp_labels = _mlm_batch(batch, length, predictions, 30522)
     weights = (mlm_labels * 0 + 1).astype("float32")
@@ -89,9 +90,10 @@ def train_mlm(impl, steps=10):
             "model_tflops_per_s": round(flops / seconds / 1e12, 4), "peak_rss_mb": peak_rss_mb()}
 
 
-def train_causal(impl, steps=5):
+def train_causal(impl, steps=5, precision="float32"):
     import keras
     import numpy as np
+    keras.config.set_dtype_policy(precision)
     batch, length = 8, 256
     rng = np.random.default_rng(0)
     x = {"token_ids": rng.integers(0, 50257, (batch, length)).astype("int32"),
@@ -233,7 +235,9 @@ def serve(impl, requests=40):
 
 # ---- harness ----------------------------------------------------------------------------------
 CASES = {
-    "train": [("mlm_nsp_bert_small_b16x128", train_mlm, {}), ("causal_lm_gpt6x512_b8x256", train_causal, {})],
+    "train": [("mlm_nsp_bert_small_b16x128", train_mlm, {}), ("causal_lm_gpt6x512_b8x256", train_causal, {}),
+              ("mlm_nsp_bert_small_b16x128_mixed_bfloat16", train_mlm, {"precision": "mixed_bfloat16"}),
+              ("causal_lm_gpt6x512_b8x256_mixed_bfloat16", train_causal, {"precision": "mixed_bfloat16"})],
     "generate": [("greedy_b1", generate, {"batch": 1}), ("greedy_b8", generate, {"batch": 8}),
                  ("beam4_b1", generate, {"batch": 1, "method": "beam"}),
                  ("greedy_b1_bfloat16", generate, {"batch": 1, "precision": "bfloat16"}),
