@@ -27,4 +27,3 @@ def write_cache(cache, update, index, in_place=False):
     flat = tf.raw_ops.InplaceUpdate(x=tf.reshape(cache, (-1, size)), i=tf.reshape(rows, (-1,)),
                                     v=tf.reshape(update, (-1, size)))
     return tf.reshape(flat, tf.shape(cache))
-
