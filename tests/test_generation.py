@@ -1,5 +1,8 @@
 """Generation: exact Hugging Face semantics, cache equivalence, stops, penalties, padding, seeds."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -33,6 +36,16 @@ def test_greedy_matches_transformers_on_a_left_padded_batch(gpt2):
 def test_beam_search_matches_transformers(gpt2):
     config = GenerationConfig(max_new_tokens=8, method="beam", num_beams=3, length_penalty=1.0)
     np.testing.assert_array_equal(beam_search(gpt2, *_prompt(), config), REF["gpt2_beam"])
+
+
+def test_the_decode_loop_gives_the_reference_ids_under_jax_too():
+    result = subprocess.run([sys.executable, str(Path(__file__).parent / "jax_generation_worker.py")],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = json.loads(result.stdout.strip().splitlines()[-1])
+    assert output["backend"] == "jax"
+    np.testing.assert_array_equal(output["greedy"], REF["gpt2_greedy"])
+    np.testing.assert_array_equal(output["beam"], REF["gpt2_beam"])
 
 
 def test_compiled_loop_gives_the_same_ids_and_does_not_retrace(gpt2):

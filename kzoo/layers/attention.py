@@ -22,7 +22,7 @@ def attention_mask(padding_mask, query_length, causal, query_start=0):
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class SelfAttention(keras.layers.Layer):
-    """Multi-head self-attention built on `keras.ops.dot_product_attention`.
+    """Multi-head self-attention: `keras.ops.dot_product_attention`, or written out for dropout and the cache.
 
     Q, K and V come from one fused projection (one matmul instead of three).
     With a `cache` pair (keys, values), each (batch, heads, max_length, head_size),
