@@ -26,9 +26,12 @@ def _presets(args):
 def _pretrain(args):
     from kzoo.recipes import load_run_config, run_pretraining
 
+    from kzoo.training.distribution import worker_dir
+
     run = load_run_config(args.resume or args.config)
-    _, _, history = run_pretraining(run)
-    _print_metrics({k: v[-1] for k, v in history.history.items()}, run.run_dir)
+    task, _, history = run_pretraining(run)
+    _print_metrics({k: v[-1] for k, v in history.history.items()},
+                   worker_dir(run.run_dir, getattr(task, "distribute_strategy", None)))
 
 
 def _finetune(args):

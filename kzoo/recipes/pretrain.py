@@ -9,13 +9,13 @@ from kzoo import data, text
 from kzoo.recipes.run_config import RunConfig
 from kzoo.tasks import CausalLM, MaskedLMPretrainer
 from kzoo.training import make_optimizer, train
-from kzoo.training.distribution import strategy_scope
+from kzoo.training.distribution import strategy_scope, worker_dir
 from kzoo.training.monitoring import TextSamples, training_flops_per_token
 
 
-def run_tokenizer(run: RunConfig):
-    """The run's WordPiece tokenizer: the given vocabulary, the run dir's, or one learned now."""
-    saved = Path(run.run_dir) / "vocab.txt"
+def run_tokenizer(run: RunConfig, directory):
+    """The run's WordPiece tokenizer: the given vocabulary, `directory`'s, or one learned now."""
+    saved = Path(directory) / "vocab.txt"
     if run.data.vocabulary:
         return text.load_wordpiece(run.data.vocabulary)
     if not saved.exists():
@@ -75,11 +75,12 @@ def run_pretraining(run: RunConfig, verbose="auto"):
     The run directory then holds run.json, vocab.txt, checkpoints/, logs/ and
     model.keras — enough to resume, to fine-tune, or to export.
     """
-    run.save(run.run_dir)
-    keras.utils.set_random_seed(run.training.seed)
-    tokenizer = run_tokenizer(run)
     t = run.training
-    with strategy_scope(t.strategy):
+    with strategy_scope(t.strategy) as strategy:
+        own_dir = worker_dir(run.run_dir, strategy)  # the run dir, but for the extra workers of a cluster
+        run.save(own_dir)
+        keras.utils.set_random_seed(t.seed)
+        tokenizer = run_tokenizer(run, own_dir)
         task = build_pretraining_task(run, tokenizer.vocabulary_size())
         optimizer = make_optimizer(t.learning_rate, total_steps=t.steps, warmup_steps=t.warmup(t.steps),
                                    decay=t.decay, weight_decay=t.weight_decay)
@@ -91,11 +92,11 @@ def run_pretraining(run: RunConfig, verbose="auto"):
     causal = d.task == "causal_lm"
     flops = training_flops_per_token(task.backbone.config, d.sequence_length,
                                      1.0 if causal else d.max_predictions / d.sequence_length)
-    samples = [TextSamples(Path(run.run_dir) / "logs", tokenizer, sample_prompts(d.files), every=t.checkpoint_every,
+    samples = [TextSamples(own_dir / "logs", tokenizer, sample_prompts(d.files), every=t.checkpoint_every,
                            max_new_tokens=min(32, task.backbone.config.max_positions // 2),
                            end_token_id=tokenizer.token_to_id("[SEP]"))] if causal else []
     history = train(task, training, run.run_dir, t.steps, checkpoint_every=t.checkpoint_every,
                     keep=t.keep_checkpoints, tokens_per_batch=t.batch_size * d.sequence_length,
                     verbose=verbose, validation_data=validation, flops_per_token=flops, callbacks=samples)
-    task.save(Path(run.run_dir) / "model.keras")
+    task.save(own_dir / "model.keras")
     return task, tokenizer, history

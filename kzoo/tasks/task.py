@@ -3,6 +3,7 @@
 import keras
 
 import kzoo.models  # noqa: F401  (registers Encoder/Decoder, which saved tasks contain)
+from kzoo.training.distribution import multi_worker
 
 
 class Task(keras.Model):
@@ -51,6 +52,33 @@ class Task(keras.Model):
             metrics=self.default_metrics() if metrics == "auto" else metrics,
             weighted_metrics=self.default_weighted_metrics() if weighted_metrics == "auto" else weighted_metrics,
             **kwargs)
+
+    # Two stopgaps for keras-team/keras#20585 (Keras 3.15), each a no-op unless the strategy spans
+    # several workers. Keras's fit all-reduces the first distributed batch only to learn its shapes,
+    # which MultiWorkerMirroredStrategy cannot do with per-replica values: one local replica's batch has
+    # the same shapes. And it takes an axis-0 mean of each log across workers, which fails on scalars:
+    # one-element logs average to the same scalar.
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if iterator is not None and data_batch is None and multi_worker(self.distribute_strategy):
+            import tensorflow as tf
+
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda v: self.distribute_strategy.experimental_local_results(v)[0], next(batches))
+                break
+            return super()._maybe_symbolic_build(data_batch=data_batch)
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def train_step(self, *args):
+        return self._per_worker_logs(super().train_step(*args))
+
+    def test_step(self, *args):
+        return self._per_worker_logs(super().test_step(*args))
+
+    def _per_worker_logs(self, logs):
+        if not multi_worker(getattr(self, "distribute_strategy", None)):
+            return logs
+        return {name: keras.ops.reshape(value, (1,)) for name, value in logs.items()}
 
     def default_loss(self):
         raise NotImplementedError

@@ -1,14 +1,15 @@
 """The `strategy` setting: where training runs.
 
-"default" (one device), "mirrored" (all local GPUs, or the logical CPUs), "tpu" (TPUStrategy,
-TPU address in the TPU_NAME environment variable), and under the JAX backend "data_parallel" /
-"model_parallel" (keras.distribution). "multi_worker" is refused for now: Keras 3's `fit` cannot
-consume MultiWorkerMirroredStrategy's per-replica inputs (keras-team/keras#20585,
-tensorflow/tensorflow#72388). Build and compile the task inside `strategy_scope(name)`.
+"default" (one device), "mirrored" (all local GPUs, or the logical CPUs), "multi_worker"
+(MultiWorkerMirroredStrategy over the cluster in TF_CONFIG), "tpu" (TPUStrategy, TPU address in the
+TPU_NAME environment variable), and under the JAX backend "data_parallel" / "model_parallel"
+(keras.distribution). Build and compile the task inside `strategy_scope(name)`.
 """
 
 import contextlib
+import json
 import os
+from pathlib import Path
 
 import keras
 
@@ -33,9 +34,11 @@ def make_strategy(name="default"):
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
     if name == "multi_worker":
-        raise ValueError("strategy='multi_worker' is not available: Keras 3's fit fails on "
-                         "MultiWorkerMirroredStrategy inputs (keras-team/keras#20585). Use 'mirrored' for the "
-                         "devices of one machine, or KERAS_BACKEND=jax with 'data_parallel' across processes.")
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("strategy='multi_worker' needs TF_CONFIG in the environment of every worker, e.g. "
+                             '{"cluster": {"worker": ["host0:12345", "host1:12345"]}, "task": {"type": "worker", '
+                             '"index": 0}}; on one machine use "mirrored".')
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", ""))
         tf.config.experimental_connect_to_cluster(resolver)
@@ -60,3 +63,35 @@ def strategy_scope(name="default"):
     strategy = make_strategy(name)  # tf.distribute strategies and keras distributions both have scope()
     with strategy.scope():
         yield strategy
+
+
+def multi_worker(strategy) -> bool:
+    """Whether `strategy` spans several workers (a MultiWorkerMirroredStrategy with a cluster)."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())  # the test Keras's own trainer uses
+
+
+def worker_index() -> int:
+    """This process's index in TF_CONFIG's cluster (0, the chief, without one)."""
+    return int(json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0))
+
+
+def worker_dir(run_dir, strategy) -> Path:
+    """Where this process writes checkpoints and logs: the run directory itself, except on the
+    non-chief workers of a multi-worker run. Those take part in every save (their variables are
+    the chief's) but write into `run_dir/workers/<index>`, so the run directory has one writer."""
+    if not multi_worker(strategy) or worker_index() == 0:
+        return Path(run_dir)
+    return Path(run_dir) / "workers" / str(worker_index())
+
+
+def task_scope(task):
+    """The scope in which `task`'s strategy creates variables (optimizer slots, say); a no-op
+    without a tf.distribute strategy."""
+    strategy = getattr(task, "distribute_strategy", None)
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+

@@ -6,6 +6,7 @@ from pathlib import Path
 import keras
 
 from kzoo.training.checkpoints import CheckpointSaver, NaNGuard, checkpoint_manager, restore_latest
+from kzoo.training.distribution import task_scope, worker_dir
 from kzoo.training.monitoring import TrainingScalars, matmul_peak_flops
 
 
@@ -20,15 +21,17 @@ def train(task, batches, run_dir, total_steps, checkpoint_every=100, keep=3, tok
     this machine's matmul peak; `callbacks` are added to kzoo's. Returns the Keras `History`.
     """
     run_dir = Path(run_dir)
-    manager = checkpoint_manager(task, run_dir / "checkpoints", keep)
-    step = restore_latest(task, run_dir / "checkpoints")
+    own_dir = worker_dir(run_dir, getattr(task, "distribute_strategy", None))  # run_dir but on extra workers
+    manager = checkpoint_manager(task, own_dir / "checkpoints", keep)
+    with task_scope(task):  # restoring builds the optimizer's variables
+        step = restore_latest(task, run_dir / "checkpoints")  # every worker resumes from the chief's checkpoint
     if step >= total_steps:
         return keras.callbacks.History()
     guard = NaNGuard()
     callbacks = [guard, CheckpointSaver(manager), *callbacks,
-                 keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq=max(1, checkpoint_every // 5))]
+                 keras.callbacks.TensorBoard(str(own_dir / "logs"), update_freq=max(1, checkpoint_every // 5))]
     if tokens_per_batch:
-        callbacks.append(TrainingScalars(run_dir / "logs", tokens_per_batch, every=max(1, checkpoint_every // 5),
+        callbacks.append(TrainingScalars(own_dir / "logs", tokens_per_batch, every=max(1, checkpoint_every // 5),
                                          flops_per_token=flops_per_token,
                                          peak_flops=matmul_peak_flops() if flops_per_token else None))
     history = task.fit(
