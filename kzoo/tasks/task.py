@@ -59,12 +59,13 @@ class Task(keras.Model):
     # the same shapes. And it takes an axis-0 mean of each log across workers, which fails on scalars:
     # one-element logs average to the same scalar.
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if iterator is not None and data_batch is None and multi_worker(self.distribute_strategy):
+        strategy = getattr(self, "distribute_strategy", None)
+        if iterator is not None and data_batch is None and multi_worker(strategy):
             import tensorflow as tf
 
             for _, _, batches in iterator:
-                data_batch = tf.nest.map_structure(
-                    lambda v: self.distribute_strategy.experimental_local_results(v)[0], next(batches))
+                data_batch = tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0],
+                                                   next(batches))
                 break
             return super()._maybe_symbolic_build(data_batch=data_batch)
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
