@@ -25,13 +25,11 @@ def _presets(args):
 
 def _pretrain(args):
     from kzoo.recipes import load_run_config, run_pretraining
-
-    from kzoo.training.distribution import worker_dir
+    from kzoo.training.distribution import strategy_of, worker_dir
 
     run = load_run_config(args.resume or args.config)
     task, _, history = run_pretraining(run)
-    _print_metrics({k: v[-1] for k, v in history.history.items()},
-                   worker_dir(run.run_dir, getattr(task, "distribute_strategy", None)))
+    _print_metrics({k: v[-1] for k, v in history.history.items()}, worker_dir(run.run_dir, strategy_of(task)))
 
 
 def _finetune(args):
@@ -134,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     source = pretrain.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", help="run.yaml or run.json")
     source.add_argument("--resume", help="a run directory to continue")
-    command("finetune", _finetune, "fine-tune a task head (classification, regression, ner, qa) from a run config").add_argument("--config", required=True)
+    finetune = command("finetune", _finetune, "fine-tune a task head (classification, regression, ner, qa) from a run config")
+    finetune.add_argument("--config", required=True)
     evaluate = command("evaluate", _evaluate, "evaluate a fine-tuned run on a labelled file")
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--data", required=True)

@@ -1,4 +1,5 @@
-"""Data-parallel training on 2 logical CPU devices or 2 localhost workers reaches the single-device loss (same global batch)."""
+"""Data-parallel training on 2 logical CPU devices or 2 localhost workers reaches the single-device
+loss (same global batch)."""
 
 import json
 import os
@@ -50,18 +51,24 @@ def _free_ports(count):
     return ports
 
 
-def test_two_workers_on_localhost_match_one_device():
-    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
-    workers = [subprocess.Popen(
-        [sys.executable, str(WORKER), "multi_worker"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+def _run_cluster(*command, workers=2):
+    """Runs `command` as every worker of a localhost TF_CONFIG cluster; returns their stdouts."""
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(workers)]}
+    processes = [subprocess.Popen(
+        [sys.executable, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
              "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
-        for i in range(2)]
-    outputs = [worker.communicate(timeout=600) for worker in workers]
-    for worker, (_, stderr) in zip(workers, outputs):
-        assert worker.returncode == 0, stderr[-2000:]
+        for i in range(workers)]
+    outputs = [process.communicate(timeout=600) for process in processes]
+    for process, (_, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-2000:]
+    return [stdout for stdout, _ in outputs]
+
+
+def test_two_workers_on_localhost_match_one_device():
+    outputs = _run_cluster(str(WORKER), "multi_worker")
     single = _run("default", "1")
-    for stdout, _ in outputs:
+    for stdout in outputs:
         result = json.loads(stdout.strip().splitlines()[-1])
         assert result["replicas"] == 2  # one per worker, the global batch split between them
         np.testing.assert_allclose(result["loss"], single["loss"], rtol=1e-3)
@@ -71,7 +78,8 @@ def _pretrain_config(tmp_path, name, strategy):
     data = Path(__file__).parent / "data" / "wikitext2_sample.txt"
     path = tmp_path / f"{name}.yaml"
     path.write_text(
-        "model: {preset: bert_tiny, overrides: {num_layers: 1, max_positions: 32, dropout: 0.0, attention_dropout: 0.0}}\n"
+        "model: {preset: bert_tiny, overrides: {num_layers: 1, max_positions: 32, dropout: 0.0,"
+        " attention_dropout: 0.0}}\n"
         f"data: {{task: mlm_nsp, files: [{data}], vocab_size: 600, sequence_length: 32, max_predictions: 5}}\n"
         f'training: {{steps: 4, batch_size: 8, learning_rate: 1.0e-3, checkpoint_every: 2, strategy: {strategy}}}\n'
         f"run_dir: {tmp_path / name}\n")
@@ -84,17 +92,7 @@ def _final_weights(run_dir):
 
 
 def test_kzoo_pretrain_on_two_localhost_workers_writes_from_the_chief_and_tracks_one_device(tmp_path):
-    config = _pretrain_config(tmp_path, "cluster", "multi_worker")
-    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
-    workers = [subprocess.Popen(
-        [sys.executable, "-m", "kzoo", "pretrain", "--config", str(config)], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-             "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
-        for i in range(2)]
-    for worker in workers:
-        _, stderr = worker.communicate(timeout=600)
-        assert worker.returncode == 0, stderr[-2000:]
+    _run_cluster("-m", "kzoo", "pretrain", "--config", str(_pretrain_config(tmp_path, "cluster", "multi_worker")))
     from kzoo.cli import main
     assert main(["pretrain", "--config", str(_pretrain_config(tmp_path, "single", "default"))]) == 0
     chief, extra = tmp_path / "cluster", tmp_path / "cluster" / "workers" / "1"

@@ -3,7 +3,7 @@
 import keras
 
 import kzoo.models  # noqa: F401  (registers Encoder/Decoder, which saved tasks contain)
-from kzoo.training.distribution import multi_worker
+from kzoo.training.distribution import multi_worker, strategy_of
 
 
 class Task(keras.Model):
@@ -59,7 +59,7 @@ class Task(keras.Model):
     # the same shapes. And it takes an axis-0 mean of each log across workers, which fails on scalars:
     # one-element logs average to the same scalar.
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        strategy = getattr(self, "distribute_strategy", None)
+        strategy = strategy_of(self)
         if iterator is not None and data_batch is None and multi_worker(strategy):
             import tensorflow as tf
 
@@ -77,7 +77,7 @@ class Task(keras.Model):
         return self._per_worker_logs(super().test_step(*args))
 
     def _per_worker_logs(self, logs):
-        if not multi_worker(getattr(self, "distribute_strategy", None)):
+        if not multi_worker(strategy_of(self)):
             return logs
         return {name: keras.ops.reshape(value, (1,)) for name, value in logs.items()}
 

@@ -89,9 +89,14 @@ def worker_dir(run_dir, strategy) -> Path:
     return Path(run_dir) / "workers" / str(worker_index())
 
 
+def strategy_of(task):
+    """The tf.distribute strategy `task` was built under (None on backends without one)."""
+    return getattr(task, "distribute_strategy", None)
+
+
 def task_scope(task):
     """The scope in which `task`'s strategy creates variables (optimizer slots, say); a no-op
     without a tf.distribute strategy."""
-    strategy = getattr(task, "distribute_strategy", None)
+    strategy = strategy_of(task)
     return strategy.scope() if strategy is not None else contextlib.nullcontext()
 

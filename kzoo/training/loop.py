@@ -6,7 +6,7 @@ from pathlib import Path
 import keras
 
 from kzoo.training.checkpoints import CheckpointSaver, NaNGuard, checkpoint_manager, restore_latest
-from kzoo.training.distribution import task_scope, worker_dir
+from kzoo.training.distribution import strategy_of, task_scope, worker_dir
 from kzoo.training.monitoring import TrainingScalars, matmul_peak_flops
 
 
@@ -21,7 +21,7 @@ def train(task, batches, run_dir, total_steps, checkpoint_every=100, keep=3, tok
     this machine's matmul peak; `callbacks` are added to kzoo's. Returns the Keras `History`.
     """
     run_dir = Path(run_dir)
-    own_dir = worker_dir(run_dir, getattr(task, "distribute_strategy", None))  # run_dir but on extra workers
+    own_dir = worker_dir(run_dir, strategy_of(task))  # run_dir but on extra workers
     manager = checkpoint_manager(task, own_dir / "checkpoints", keep)
     with task_scope(task):  # restoring builds the optimizer's variables
         step = restore_latest(task, run_dir / "checkpoints")  # every worker resumes from the chief's checkpoint
