@@ -1,10 +1,12 @@
 """Speed and memory of kzoo next to KerasHub, measured in one run: JSON on stdout.
 
     python tools/bench.py train       # MLM+NSP bert_small b16×128, causal LM 6L/512 GPT b8×256; tokens/s, MFU
-    python tools/bench.py generate    # 6L/512 GPT, vocab 50257: prompt 16 + 128 new, greedy b1/b8, beam 4, bf16
+    python tools/bench.py generate    # 6L/512 GPT, vocab 50257: prompt 16 + 128 new, greedy b1/b8, beam 4, bf16;
+                                      # tokens/s and MBU (weight bytes read per second / memory bandwidth)
     python tools/bench.py pipeline    # examples/s of the MLM+NSP and causal-LM tf.data pipelines on real text
     python tools/bench.py serve       # exported bert_base classifier p50/p99 (b1, b32); generator tokens/s
     python tools/bench.py all
+    python tools/bench.py generate --rounds 3   # kzoo and KerasHub alternate 3 times; medians kept
 
 Each implementation runs in its own subprocess (`--impl kzoo|keras_hub`), so compile caches and
 peak memory (max RSS) are its own. Timings exclude the first (compiling) calls, which are reported
@@ -43,6 +45,19 @@ def matmul_peak_gflops():
     """Measured fp32 matmul peak of this machine (2048² × 2048² in TF), as kzoo's MFU scalar uses it."""
     from kzoo.training.monitoring import matmul_peak_flops
     return matmul_peak_flops() / 1e9
+
+
+def memory_read_gbps(gib=1, repeats=10):
+    """Measured read bandwidth of this machine (GB/s): a sum over a float32 buffer larger than its
+    L3 cache, the bound of a decode step, which reads every weight once."""
+    import tensorflow as tf
+    buffer = tf.Variable(tf.zeros((gib * 2 ** 28,)))
+    read = tf.function(lambda: tf.reduce_sum(buffer))
+    read().numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        read().numpy()
+    return gib * 2 ** 30 * repeats / (time.perf_counter() - start) / 1e9
 
 
 def flops_per_token(preset, sequence, head_fraction, **overrides):
@@ -127,6 +142,7 @@ def generate(impl, batch, method="greedy", new_tokens=128, prompt_length=16, pre
         generator = Generator(kzoo.build_decoder("gpt2_small", **GPT_6L), precision=precision)
         options = dict(max_new_tokens=new_tokens, method=method, num_beams=4)
         call = lambda: generator.generate_ids(prompt, np.ones_like(prompt), **options).numpy()  # noqa: E731
+        weights = generator.decoder.weights
     else:
         import keras_hub
         backbone = keras_hub.models.GPT2Backbone(vocabulary_size=50257, num_layers=6, num_heads=8, hidden_dim=512,
@@ -137,13 +153,19 @@ def generate(impl, batch, method="greedy", new_tokens=128, prompt_length=16, pre
         inputs = {"token_ids": np.pad(prompt, [(0, 0), (0, new_tokens)]),
                   "padding_mask": np.pad(np.ones_like(prompt), [(0, 0), (0, new_tokens)])}
         call = lambda: lm.generate(inputs, stop_token_ids=None)  # noqa: E731
+        weights = backbone.weights
         assert total <= 1024
     start = time.perf_counter()
     call()
     first = time.perf_counter() - start
     seconds = timed(call, 2)
+    # Each decode step reads every weight once, whatever the batch: weight bytes × steps/s is the
+    # read bandwidth the step achieves (its share of memory_read_gbps is reported as "mbu").
+    weight_bytes = sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize for w in weights)
     return {"new_tokens_per_s": round(batch * new_tokens / seconds, 1), "call_s": round(seconds, 3),
-            "first_call_s": round(first, 2), "peak_rss_mb": peak_rss_mb()}
+            "first_call_s": round(first, 2), "peak_rss_mb": peak_rss_mb(),
+            "weight_mb": round(weight_bytes / 1e6),
+            "weight_read_gb_per_s": round(weight_bytes * new_tokens / seconds / 1e9, 1)}
 
 
 # ---- data pipelines ----------------------------------------------------------------------------
@@ -249,6 +271,14 @@ PEERS = {"train": ("kzoo", "keras_hub"), "generate": ("kzoo", "keras_hub"), "pip
 RATIO_KEYS = ("tokens_per_s", "new_tokens_per_s")
 
 
+def _median_run(results):
+    key = next((k for k in RATIO_KEYS if k in results[0]), None)
+    if key is None or any(key not in r for r in results):
+        return results[0]
+    ranked = sorted(results, key=lambda r: r[key])
+    return {**ranked[len(ranked) // 2], **({"rounds": [r[key] for r in results]} if len(results) > 1 else {})}
+
+
 def run_case(suite, case, impl):
     """Runs one case in a subprocess and returns its JSON."""
     result = subprocess.run([sys.executable, __file__, "--case", suite, case, impl], capture_output=True, text=True)
@@ -257,10 +287,16 @@ def run_case(suite, case, impl):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def run_suite(suite):
+def run_suite(suite, rounds=1):
+    """Each case's implementations alternate for `rounds` rounds; each keeps its median round (by
+    throughput), so a minute of load from other tenants of a shared machine moves neither side alone."""
     report = {}
     for case, _, _ in CASES[suite]:
-        entry = {impl: run_case(suite, case, impl) for impl in PEERS[suite]}
+        runs = {impl: [] for impl in PEERS[suite]}
+        for _ in range(rounds):
+            for impl in PEERS[suite]:
+                runs[impl].append(run_case(suite, case, impl))
+        entry = {impl: _median_run(results) for impl, results in runs.items()}
         for key in RATIO_KEYS:
             if all(key in entry.get(impl, {}) for impl in ("kzoo", "keras_hub")):
                 entry[f"{key}_ratio_vs_keras_hub"] = round(entry["kzoo"][key] / entry["keras_hub"][key], 2)
@@ -272,6 +308,7 @@ def run_suite(suite):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("suite", nargs="?", choices=[*CASES, "all"], default="all")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating runs per case; the median is kept")
     parser.add_argument("--case", nargs=3, metavar=("SUITE", "CASE", "IMPL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -281,16 +318,22 @@ def main():
         return
     import platform
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
-    report["machine"]["fp32_matmul_peak_gflops"] = round(json.loads(subprocess.run(
-        [sys.executable, "-c", "import json, tools.bench as b; print(json.dumps(b.matmul_peak_gflops()))"],
-        capture_output=True, text=True, cwd=ROOT).stdout.strip().splitlines()[-1]), 1)
+    for key, probe in (("fp32_matmul_peak_gflops", "matmul_peak_gflops"), ("memory_read_gbps", "memory_read_gbps")):
+        report["machine"][key] = round(json.loads(subprocess.run(
+            [sys.executable, "-c", f"import json, tools.bench as b; print(json.dumps(b.{probe}()))"],
+            capture_output=True, text=True, cwd=ROOT).stdout.strip().splitlines()[-1]), 1)
     for suite in (CASES if args.suite == "all" else [args.suite]):
-        report[suite] = run_suite(suite)
+        report[suite] = run_suite(suite, args.rounds)
     peak = report["machine"]["fp32_matmul_peak_gflops"] * 1e9
     for entry in report.get("train", {}).values():
         for impl in ("kzoo", "keras_hub"):
             if "model_tflops_per_s" in entry.get(impl, {}):
                 entry[impl]["mfu"] = round(entry[impl]["model_tflops_per_s"] * 1e12 / peak, 3)
+    for entry in report.get("generate", {}).values():
+        for impl in ("kzoo", "keras_hub"):
+            if "weight_read_gb_per_s" in entry.get(impl, {}):
+                bandwidth = report["machine"]["memory_read_gbps"]
+                entry[impl]["mbu"] = round(entry[impl]["weight_read_gb_per_s"] / bandwidth, 3)
     print(json.dumps(report, indent=2))
 
 
