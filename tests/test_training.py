@@ -67,6 +67,15 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted_run(tmp_path):
         np.testing.assert_array_equal(a, b)  # bit-identical: same data position, RNG and optimizer state
 
 
+def test_training_stops_at_total_steps_between_checkpoints_and_resumes_to_a_longer_run(tmp_path):
+    task = training_worker.run(tmp_path / "run", total_steps=7)  # checkpoint_every=5
+    assert int(task.optimizer.iterations.numpy()) == 7
+    assert checkpoint_steps(tmp_path / "run" / "checkpoints") == [5, 7]
+    task = training_worker.run(tmp_path / "run", total_steps=13)  # resumes mid-interval
+    assert int(task.optimizer.iterations.numpy()) == 13
+    assert checkpoint_steps(tmp_path / "run" / "checkpoints")[-1] == 13
+
+
 def test_truncated_checkpoint_is_skipped_with_a_warning(tmp_path):
     training_worker.run(tmp_path / "run", total_steps=15)
     latest = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))

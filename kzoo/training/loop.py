@@ -14,6 +14,8 @@ def train(task, batches, run_dir, total_steps, checkpoint_every=100, keep=3, tok
           verbose="auto", validation_data=None, flops_per_token=None, callbacks=()):
     """Trains a compiled task for `total_steps`, resuming from `run_dir/checkpoints` if present.
 
+    Training stops at exactly `total_steps`, which need not be a multiple of
+    `checkpoint_every`: the last interval is cut short and checkpointed.
     The batches must be deterministic for a given seed (kzoo's pipelines are):
     on resume, the batches already consumed are skipped, so the run continues as
     if it had never stopped. Each Keras "epoch" is one checkpoint interval.
@@ -28,7 +30,7 @@ def train(task, batches, run_dir, total_steps, checkpoint_every=100, keep=3, tok
     if step >= total_steps:
         return keras.callbacks.History()
     guard = NaNGuard()
-    callbacks = [guard, CheckpointSaver(manager), *callbacks,
+    callbacks = [guard, _StopAtStep(total_steps), CheckpointSaver(manager), *callbacks,
                  keras.callbacks.TensorBoard(str(own_dir / "logs"), update_freq=max(1, checkpoint_every // 5))]
     if tokens_per_batch:
         callbacks.append(TrainingScalars(own_dir / "logs", tokens_per_batch, every=max(1, checkpoint_every // 5),
@@ -43,3 +45,16 @@ def train(task, batches, run_dir, total_steps, checkpoint_every=100, keep=3, tok
             f"(step {manager.checkpoints[-1].split('-')[-1] if manager.checkpoints else 'none'}) is kept in "
             f"{run_dir / 'checkpoints'}. Lower the learning rate or enable clipping, then resume.")
     return history
+
+
+class _StopAtStep(keras.callbacks.Callback):
+    """Ends `fit` once the optimizer has taken `total_steps` steps. `fit` only counts whole epochs
+    (checkpoint intervals), and a resumed run's epochs may not start on an interval boundary."""
+
+    def __init__(self, total_steps):
+        super().__init__()
+        self.total_steps = total_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) >= self.total_steps:
+            self.model.stop_training = True
