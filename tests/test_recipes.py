@@ -31,6 +31,8 @@ def test_run_config_errors_name_the_setting():
         run_config_from_dict({})
     with pytest.raises(ValueError, match=r"training.checkpoint_every=0 is invalid: expected an integer >= 1"):
         run_config_from_dict({"data": {"files": ["x.txt"]}, "training": {"checkpoint_every": 0}})
+    with pytest.raises(ValueError, match=r"training.warmup_ratio=1.5 is invalid: expected in \[0, 1\)"):
+        run_config_from_dict({"data": {"files": ["x.txt"]}, "training": {"warmup_ratio": 1.5}})
     with pytest.raises(ValueError, match=r"Unknown ModelConfig field 'layers'"):
         run_config_from_dict({"data": {"files": ["x.txt"]}, "model": {"overrides": {"layers": 2}}})
 

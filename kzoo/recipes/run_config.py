@@ -63,13 +63,13 @@ class TrainingSection:
     head_dropout: float = 0.1  # fine-tuning: dropout before the task head
 
     def __post_init__(self):
-        counts = ("steps", "epochs", "batch_size", "checkpoint_every", "keep_checkpoints")
-        for name in counts:
-            if getattr(self, name) < 1:
-                raise ValueError(f"training.{name}={getattr(self, name)!r} is invalid: expected an integer >= 1.")
-        if self.learning_rate <= 0 or not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"training.learning_rate must be > 0 and training.warmup_ratio in [0, 1); got "
-                             f"{self.learning_rate!r} and {self.warmup_ratio!r}.")
+        checks = {name: (getattr(self, name) >= 1, "an integer >= 1")
+                  for name in ("steps", "epochs", "batch_size", "checkpoint_every", "keep_checkpoints")}
+        checks.update(learning_rate=(self.learning_rate > 0, "> 0"), warmup_steps=(self.warmup_steps >= 0, ">= 0"),
+                      warmup_ratio=(0 <= self.warmup_ratio < 1, "in [0, 1)"))
+        for name, (ok, expected) in checks.items():
+            if not ok:
+                raise ValueError(f"training.{name}={getattr(self, name)!r} is invalid: expected {expected}.")
 
     def warmup(self, total_steps: int) -> int:
         """Warmup steps: `warmup_steps`, else `warmup_ratio` of `total_steps`."""

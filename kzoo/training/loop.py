@@ -49,12 +49,16 @@ def train(task, batches, run_dir, total_steps, checkpoint_every=100, keep=3, tok
 
 class _StopAtStep(keras.callbacks.Callback):
     """Ends `fit` once the optimizer has taken `total_steps` steps. `fit` only counts whole epochs
-    (checkpoint intervals), and a resumed run's epochs may not start on an interval boundary."""
+    (checkpoint intervals), and a resumed run's epochs may not start on an interval boundary.
+    The step count is read once per epoch, so the training step gains no host read."""
 
     def __init__(self, total_steps):
         super().__init__()
         self.total_steps = total_steps
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = int(self.model.optimizer.iterations.numpy())
+
     def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations.numpy()) >= self.total_steps:
+        if self.epoch_start + batch + 1 >= self.total_steps:  # `batch`: the last step run, within the epoch
             self.model.stop_training = True
