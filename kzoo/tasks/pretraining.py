@@ -2,14 +2,10 @@
 
 import keras
 from keras_hub.layers import MaskedLMHead
-from keras_hub.metrics import Perplexity
 
 from kzoo.layers.transformer_block import ACTIVATION_FUNCTIONS
 from kzoo.tasks.task import Task, backbone_inputs
-
-
-def _sparse_ce(reduction="sum_over_batch_size"):
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=reduction)
+from kzoo.training.losses import Perplexity, SparseCrossEntropy
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -47,11 +43,12 @@ class MaskedLMPretrainer(Task):
         super().__init__(inputs=inputs, outputs=outputs, backbone=backbone, head_config={}, **kwargs)
 
     def default_loss(self):
-        return {"mlm": _sparse_ce("mean_with_sample_weight"), "nsp": _sparse_ce()}
+        return {"mlm": SparseCrossEntropy(reduction="mean_with_sample_weight"),
+                "nsp": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
 
     def default_weighted_metrics(self):
         return {"mlm": [keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                        Perplexity(from_logits=True, name="perplexity")],
+                        Perplexity()],
                 "nsp": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
 
 
@@ -74,10 +71,10 @@ class CausalLM(Task):
         super().__init__(inputs=inputs, outputs=logits, backbone=backbone, head_config={}, **kwargs)
 
     def default_loss(self):
-        return _sparse_ce()
+        return SparseCrossEntropy()
 
     def default_metrics(self):
-        return [Perplexity(from_logits=True, name="perplexity")]
+        return [Perplexity()]
 
     def generate(self, prompts, tokenizer, **options):
         """Continues each prompt string; options are `kzoo.generation.GenerationConfig` fields.
