@@ -124,3 +124,10 @@ def test_summary_names_the_layers():
     text = "\n".join(lines)
     for name in ("embedding", "block_0", "block_1", "pooler", "4,385,920"):
         assert name in text
+
+
+def test_query_positions_are_refused_for_causal_attention(decoder_config):
+    decoder = kzoo.build_decoder(decoder_config)
+    x = keras.ops.ones((1, 4, decoder.config.hidden_size))
+    with pytest.raises(ValueError, match="bidirectional attention"):
+        decoder.blocks[0](x, keras.ops.ones((1, 4)), query_positions=keras.ops.zeros((1, 2), "int32"))

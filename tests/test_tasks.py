@@ -62,6 +62,19 @@ def test_mlm_head_projects_only_the_masked_positions(tokenizer):
     assert model(x)["mlm"].shape == (16, 10, tokenizer.vocabulary_size())
 
 
+@pytest.mark.parametrize("norm_placement", ["post", "pre"])
+def test_mlm_and_nsp_outputs_equal_the_full_encoders_at_their_positions(tokenizer, norm_placement):
+    # the pretrainer's last block computes only the masked rows and the first: nothing else may change
+    model = MaskedLMPretrainer(_tiny_encoder(tokenizer, norm_placement=norm_placement))
+    x, _, _ = next(iter(_mlm_batches(tokenizer)))
+    assert 0 < np.mean(x["padding_mask"]) < 1  # real padding in the batch
+    full = model.backbone({k: x[k] for k in ("token_ids", "segment_ids", "padding_mask")})
+    outputs = model(x)
+    np.testing.assert_allclose(outputs["mlm"], model.mlm_head(full["sequence_output"],
+                                                              mask_positions=x["mask_positions"]), atol=1e-5)
+    np.testing.assert_allclose(outputs["nsp"], model.nsp_head(full["pooled_output"]), atol=1e-6)
+
+
 def test_causal_lm_learns_real_text(tokenizer):
     documents = data.read_documents(DATA / "wikitext2_sample.txt")
     windows = data.causal_lm_windows(documents, tokenizer, 32, tokenizer.token_to_id("[SEP]"))

@@ -125,6 +125,10 @@ def test_training_flops_per_token_matches_the_hand_count():
     # 12 × (4·768² + 2·768·3072) dense, 12 × 2·128·768 attention, 768 × 30522 vocabulary projection
     assert training_flops_per_token(config, 128) == 6 * (84_934_656 + 2_359_296) + 6 * 768 * 30522
     assert training_flops_per_token(config, 128) == pytest.approx(6 * parameter_count(config), rel=0.05)
+    # MLM with 20 predictions: 11 full blocks; the last one projects keys and values (2·768²) for
+    # every token and the rest (2·768² + 2·768·3072 + 2·128·768) for 21 of 128; 20/128 of the vocabulary
+    assert training_flops_per_token(config, 128, 20 / 128) == pytest.approx(
+        6 * (11 * 7_274_496 + 1_179_648 + 21 / 128 * 6_094_848 + 20 / 128 * 768 * 30522), rel=1e-12)
 
 
 def test_optimizer_keeps_the_global_gradient_norm_before_clipping():

@@ -28,7 +28,8 @@ class SelfAttention(keras.layers.Layer):
     With a `cache` pair (keys, values), each (batch, heads, max_length, head_size),
     the new keys and values are written at `cache_index` and attention runs over
     the whole cache; the call then returns `(output, updated_cache)`. `in_place_cache=True`
-    lets TensorFlow overwrite the cache passed in (see `write_cache`).
+    lets TensorFlow overwrite the cache passed in (see `write_cache`). With `query_positions`
+    (batch, n), only those positions attend (over every key): the output is (batch, n, hidden).
 
     Example:
         >>> att = SelfAttention(num_heads=2)
@@ -57,12 +58,18 @@ class SelfAttention(keras.layers.Layer):
         self.output_projection.build(input_shape)
         self.built = True
 
-    def call(self, x, padding_mask, cache=None, cache_index=0, in_place_cache=False, training=None):
+    def call(self, x, padding_mask, cache=None, cache_index=0, in_place_cache=False, query_positions=None,
+             training=None):
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
         # A split, not three slices: a slice's gradient fills a zero tensor the size of the whole
         # QKV output (TensorFlow's StridedSliceGrad: 14% of a bert_small training step).
         query, key, value = (ops.reshape(t, (batch, length, self.num_heads, self.head_size))
                              for t in ops.split(self.qkv(x), 3, axis=-1))
+        if query_positions is not None:
+            if self.causal or cache is not None:
+                raise ValueError("query_positions is for bidirectional attention without a cache.")
+            query = ops.take_along_axis(query, query_positions[:, :, None, None], axis=1)
+            length = ops.shape(query_positions)[1]
         mask = attention_mask(padding_mask, length, self.causal, cache_index)
         if cache is not None:
             cache = tuple(write_cache(c, ops.transpose(t, (0, 2, 1, 3)), cache_index, in_place_cache)

@@ -18,7 +18,9 @@ class TransformerBlock(keras.layers.Layer):
 
     `norm_placement="post"` is BERT (`x = LN(x + f(x))`); `"pre"` is GPT-2
     (`x = x + f(LN(x))`). `causal=True` masks future positions. Given a `cache`,
-    the call returns `(output, updated_cache)` (see `SelfAttention`).
+    the call returns `(output, updated_cache)` (see `SelfAttention`). Given `query_positions`
+    (batch, n), it returns only those n positions, exactly as the full call would (see
+    `Encoder.sequence_output`).
 
     Example:
         >>> block = TransformerBlock(num_heads=2, intermediate_size=32)
@@ -58,13 +60,16 @@ class TransformerBlock(keras.layers.Layer):
         self.ffn_out.build((*input_shape[:-1], self.intermediate_size))
         self.built = True
 
-    def call(self, x, padding_mask, cache=None, cache_index=0, in_place_cache=False, training=None):
+    def call(self, x, padding_mask, cache=None, cache_index=0, in_place_cache=False, query_positions=None,
+             training=None):
         pre = self.norm_placement == "pre"
         h = self.attention_norm(x) if pre else x
         h = self.attention(h, padding_mask, cache=cache, cache_index=cache_index, in_place_cache=in_place_cache,
-                           training=training)
+                           query_positions=query_positions, training=training)
         if cache is not None:
             h, cache = h
+        if query_positions is not None:
+            x = ops.take_along_axis(x, query_positions[:, :, None], axis=1)
         x = x + self.dropout_layer(h, training=training)
         if not pre:
             x = self.attention_norm(x)

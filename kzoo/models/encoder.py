@@ -25,13 +25,24 @@ class Encoder(Backbone):
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range))
         inputs = {name: keras.Input((None,), dtype="int32", name=name)
                   for name in ("token_ids", "segment_ids", "padding_mask")}
-        x = self.embedding(inputs["token_ids"], inputs["segment_ids"])
-        for block in self.blocks:
-            x = block(x, inputs["padding_mask"])
-        if self.final_norm is not None:
-            x = self.final_norm(x)
+        x = self.sequence_output(inputs)
         outputs = {"sequence_output": x, "pooled_output": self.pooler(x[:, 0, :])}
         super().__init__(inputs=inputs, outputs=outputs, config=config, dtype=dtype, **kwargs)
+
+    def sequence_output(self, inputs, output_positions=None):
+        """The encoder's layers applied to `inputs`; with `output_positions` (batch, n), only those
+        positions come out, and the last block computes nothing else.
+
+        A head that reads a few positions (MLM + NSP pretraining: the masked tokens and the first)
+        calls this in its own graph: the last block then runs attention from those rows' queries, its
+        output projection and its feed-forward network on those rows only, 10% of a bert_small
+        training step. (Keys and values need every row, so the fused QKV matmul stays whole.)
+        """
+        x = self.embedding(inputs["token_ids"], inputs["segment_ids"])
+        for i, block in enumerate(self.blocks):
+            last = i == len(self.blocks) - 1
+            x = block(x, inputs["padding_mask"], query_positions=output_positions if last else None)
+        return x if self.final_norm is None else self.final_norm(x)
 
 
 def build_encoder(preset_or_config="bert_tiny", **overrides) -> Encoder:

@@ -12,8 +12,9 @@ from kzoo.training.losses import Perplexity, SparseCrossEntropy
 class MaskedLMPretrainer(Task):
     """BERT pretraining: MLM logits at `mask_positions` and NSP logits from the pooled output.
 
-    The masked positions are gathered before the vocabulary projection, so the
-    large matmul runs on the ~15% of tokens that carry a loss. Feed it
+    The masked positions are gathered before the last transformer block, so it and
+    the vocabulary projection run on the ~15% of tokens that carry a loss (the
+    outputs are those of the full encoder). Feed it
     `kzoo.data.mlm_nsp_batches`; the MLM loss averages over masked positions only.
 
     Example:
@@ -28,7 +29,10 @@ class MaskedLMPretrainer(Task):
         config = backbone.config
         inputs = {**backbone_inputs(backbone),
                   "mask_positions": keras.Input((None,), dtype="int32", name="mask_positions")}
-        features = backbone({k: inputs[k] for k in backbone.input})
+        # The first token feeds NSP, the masked ones MLM: the last block computes only these rows.
+        mask_positions = inputs["mask_positions"]
+        rows = backbone.sequence_output(inputs, output_positions=keras.ops.concatenate(
+            [keras.ops.zeros_like(mask_positions[:, :1]), mask_positions], axis=1))
         self.mlm_head = MaskedLMHead(
             vocabulary_size=config.vocab_size, token_embedding=backbone.embedding.token_embedding,
             intermediate_activation=ACTIVATION_FUNCTIONS[config.activation],
@@ -38,8 +42,10 @@ class MaskedLMPretrainer(Task):
         self.nsp_head = keras.layers.Dense(
             2, kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range),
             dtype=backbone.dtype_policy, name="nsp_head")
-        outputs = {"mlm": self.mlm_head(features["sequence_output"], mask_positions=inputs["mask_positions"]),
-                   "nsp": self.nsp_head(features["pooled_output"])}
+        # MaskedLMHead gathers its rows itself: here they are rows 1..n of `rows`.
+        after_first = keras.ops.cumsum(keras.ops.ones_like(mask_positions), axis=1)
+        outputs = {"mlm": self.mlm_head(rows, mask_positions=after_first),
+                   "nsp": self.nsp_head(backbone.pooler(rows[:, 0, :]))}
         super().__init__(inputs=inputs, outputs=outputs, backbone=backbone, head_config={}, **kwargs)
 
     def default_loss(self):

@@ -7,11 +7,18 @@ import tensorflow as tf
 
 
 def training_flops_per_token(config, sequence_length, head_fraction=1.0) -> float:
-    """Model FLOPs per trained token: 6 × dense weights + attention scores, plus the vocabulary
-    projection on the `head_fraction` of tokens that are predicted (MLM: max_predictions / length)."""
-    dense = config.num_layers * (4 * config.hidden_size ** 2 + 2 * config.hidden_size * config.intermediate_size)
-    attention = config.num_layers * 2 * sequence_length * config.hidden_size
-    return 6 * (dense + attention) + 6 * config.hidden_size * config.vocab_size * head_fraction
+    """Model FLOPs per trained token: 6 × dense weights + attention scores, counting what the outputs
+    need. With `head_fraction` < 1 (MLM: max_predictions / length) the vocabulary projection runs on
+    that fraction of the tokens, and the last block's queries, output projection and feed-forward
+    network on it plus the first token, as in `MaskedLMPretrainer`."""
+    d, s = config.hidden_size, sequence_length
+    rows = 1.0 if head_fraction >= 1 else head_fraction + 1 / s
+
+    def block(fraction):  # keys and values for every token, the rest for `fraction` of them
+        return 2 * d * d + fraction * (2 * d * d + 2 * d * config.intermediate_size + 2 * s * d)
+
+    layers = (config.num_layers - 1) * block(1.0) + block(rows)
+    return 6 * layers + 6 * d * config.vocab_size * head_fraction
 
 
 def matmul_peak_flops(size=2048, repeats=10) -> float:
