@@ -67,7 +67,8 @@ class SelfAttention(keras.layers.Layer):
                              for t in ops.split(self.qkv(x), 3, axis=-1))
         if query_positions is not None:
             if self.causal or cache is not None:
-                raise ValueError("query_positions is for bidirectional attention without a cache.")
+                raise ValueError("query_positions is for bidirectional attention without a cache; for causal "
+                                 "or cached attention, run every position and slice the output.")
             query = ops.take_along_axis(query, query_positions[:, :, None, None], axis=1)
             length = ops.shape(query_positions)[1]
         mask = attention_mask(padding_mask, length, self.causal, cache_index)

@@ -31,7 +31,7 @@ class Encoder(Backbone):
 
     def sequence_output(self, inputs, output_positions=None):
         """The encoder's layers applied to `inputs`; with `output_positions` (batch, n), only those
-        positions come out, and the last block computes nothing else.
+        positions come out.
 
         A head that reads a few positions (MLM + NSP pretraining: the masked tokens and the first)
         calls this in its own graph: the last block then runs attention from those rows' queries, its
