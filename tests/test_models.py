@@ -131,3 +131,26 @@ def test_query_positions_are_refused_for_causal_attention(decoder_config):
     x = keras.ops.ones((1, 4, decoder.config.hidden_size))
     with pytest.raises(ValueError, match="bidirectional attention"):
         decoder.blocks[0](x, keras.ops.ones((1, 4)), query_positions=keras.ops.zeros((1, 2), "int32"))
+
+
+def test_tied_projection_gradient_equals_keras_hub_reversible_embedding(rng):
+    import tensorflow as tf
+    from keras_hub.layers import ReversibleEmbedding
+
+    from kzoo.layers.embedding import TokenEmbedding
+    reference, ours = ReversibleEmbedding(50, 8), TokenEmbedding(50, 8)
+    reference.build((None,))
+    ours.build((None,))
+    ours.set_weights(reference.get_weights())
+    hidden = tf.constant(rng.normal(size=(2, 3, 8)).astype("float32"))
+    weights = tf.constant(rng.normal(size=(2, 3, 50)).astype("float32"))
+    results = []
+    for layer in (reference, ours):
+        with tf.GradientTape() as tape:
+            tape.watch(hidden)
+            logits = layer(hidden, reverse=True)
+            loss = tf.reduce_sum(logits * weights)
+        results.append([logits, *tape.gradient(loss, [hidden, layer.embeddings])])
+    for expected, actual in zip(*results):
+        np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=1e-5, atol=1e-6)
+    assert np.abs(np.asarray(results[1][2])).max() > 0.1

@@ -146,3 +146,27 @@ def test_optimizer_keeps_the_global_gradient_norm_before_clipping():
     task.train_on_batch(x, y)
     assert float(task.optimizer.gradient_norm) == pytest.approx(float(expected), rel=1e-3)
     assert float(expected) > 1e-3
+
+
+def test_fused_adamw_steps_equal_keras_adamw():
+    import keras
+
+    from kzoo.training.optimizer import ScaledAdamW
+    rng = np.random.default_rng(0)
+    start = [rng.normal(size=(6, 4)).astype("float32"), rng.normal(size=(4,)).astype("float32")]
+    grads = [[rng.normal(size=w.shape).astype("float32") for w in start] for _ in range(3)]
+    settings = dict(learning_rate=1e-2, weight_decay=0.1, epsilon=1e-6)
+    results = []
+    for optimizer in (keras.optimizers.AdamW(**settings), ScaledAdamW(**settings)):
+        variables = [keras.Variable(w) for w in start]
+        optimizer.build(variables)
+        apply = tf.function(lambda step_grads: optimizer.apply(step_grads, variables))  # noqa: B023
+        for step_grads in grads:
+            apply([tf.constant(g) for g in step_grads])
+        results.append([v.numpy() for v in variables])
+        ops = {op.type for op in apply.get_concrete_function(
+            [tf.constant(g) for g in grads[0]]).graph.get_operations()}
+    assert "ResourceApplyAdam" in ops  # the last optimizer, kzoo's, took the fused kernel
+    for reference, fused in zip(*results):  # steps are ~1e-2: 1e-6 allows rounding, not a wrong formula
+        np.testing.assert_allclose(fused, reference, rtol=0, atol=1e-6)
+        assert not np.allclose(fused, start[0] if fused.ndim == 2 else start[1], atol=1e-3)

@@ -86,8 +86,9 @@ def train_mlm(impl, steps=10, precision="float32"):
     if impl == "kzoo":
         import kzoo
         from kzoo.tasks import MaskedLMPretrainer
+        from kzoo.training import ScaledAdamW
         model = MaskedLMPretrainer(kzoo.build_encoder("bert_small"))
-        model.compile(optimizer=keras.optimizers.AdamW(1e-4))
+        model.compile(optimizer=ScaledAdamW(1e-4))  # kzoo's AdamW: keras.optimizers.AdamW(1e-4)'s update
         step = lambda: model.train_on_batch(x, {"mlm": mlm_labels, "nsp": nsp_labels},  # noqa: E731
                                             sample_weight={"mlm": weights, "nsp": weights[:, 0]})
     else:
@@ -117,8 +118,9 @@ def train_causal(impl, steps=5, precision="float32"):
     if impl == "kzoo":
         import kzoo
         from kzoo.tasks import CausalLM
+        from kzoo.training import ScaledAdamW
         model = CausalLM(kzoo.build_decoder("gpt2_small", **GPT_6L))
-        model.compile(optimizer=keras.optimizers.AdamW(1e-4))  # kzoo's default loss and perplexity metric
+        model.compile(optimizer=ScaledAdamW(1e-4))  # kzoo's AdamW; its default loss and perplexity metric
     else:
         import keras_hub
         backbone = keras_hub.models.GPT2Backbone(vocabulary_size=50257, num_layers=6, num_heads=8, hidden_dim=512,
@@ -196,12 +198,12 @@ def pipeline(impl):
 
 
 def bert_base_step(impl):
-    import keras
     import kzoo
     from kzoo.tasks import MaskedLMPretrainer
+    from kzoo.training import ScaledAdamW
     x, mlm_labels, nsp_labels = _mlm_batch(16, 128, 20, 30522)
     model = MaskedLMPretrainer(kzoo.build_encoder("bert_base"))
-    model.compile(optimizer=keras.optimizers.AdamW(1e-4))
+    model.compile(optimizer=ScaledAdamW(1e-4))
     weights = (mlm_labels * 0 + 1).astype("float32")
     seconds = timed(lambda: model.train_on_batch(x, {"mlm": mlm_labels, "nsp": nsp_labels},
                                                  sample_weight={"mlm": weights, "nsp": weights[:, 0]}), 3)
