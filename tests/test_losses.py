@@ -34,12 +34,14 @@ def test_loss_and_gradient_equal_keras_sparse_categorical_crossentropy(reduction
 
 
 def test_loss_stays_exact_where_the_label_probability_underflows():
-    logits = tf.constant([[0.0, 1000.0, -50.0]])
+    logits = tf.constant([[0.0, 1000.0, -50.0], [1.0, 2.0, 3.0]])  # one row underflows, one does not
     with tf.GradientTape() as tape:
         tape.watch(logits)
-        loss = sparse_cross_entropy(tf.constant([0]), logits)
-    np.testing.assert_allclose(loss.numpy(), [1000.0])
-    np.testing.assert_allclose(tape.gradient(loss, logits).numpy(), [[-1.0, 1.0, 0.0]], atol=1e-12)
+        loss = sparse_cross_entropy(tf.constant([0, 2]), logits)
+    np.testing.assert_allclose(loss.numpy(), [1000.0, np.log(np.exp([1, 2, 3]).sum()) - 3], rtol=1e-6)
+    softmax = np.exp([1, 2, 3]) / np.exp([1, 2, 3]).sum()
+    np.testing.assert_allclose(tape.gradient(loss, logits).numpy(), [[-1.0, 1.0, 0.0], softmax - [0, 0, 1]],
+                               atol=1e-7)
 
 
 def test_perplexity_equals_keras_hub_perplexity_and_round_trips():
