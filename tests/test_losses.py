@@ -1,4 +1,4 @@
-"""kzoo's vocabulary cross entropy and perplexity against Keras's and keras_hub's own."""
+"""kzoo's vocabulary cross entropy, perplexity and accuracy against Keras's and keras_hub's own."""
 
 import keras
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from keras_hub.metrics import Perplexity as KerasHubPerplexity
 
-from kzoo.training.losses import Perplexity, SparseCrossEntropy, sparse_cross_entropy
+from kzoo.training.losses import Perplexity, SparseCrossEntropy, TokenAccuracy, sparse_cross_entropy
 
 
 def _logits_and_labels(shape=(2, 5), vocab=37, scale=4.0):
@@ -57,3 +57,15 @@ def test_perplexity_equals_keras_hub_perplexity_and_round_trips():
     loss = keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(SparseCrossEntropy(reduction="sum")))
     assert isinstance(loss, SparseCrossEntropy) and loss.reduction == "sum"
+
+
+def test_token_accuracy_equals_keras_sparse_categorical_accuracy():
+    logits, labels, weights = _logits_and_labels(shape=(4, 25), vocab=7)  # small vocabulary: many hits
+    ours, theirs = TokenAccuracy(), keras.metrics.SparseCategoricalAccuracy()
+    for metric in (ours, theirs):
+        metric.update_state(labels, logits, sample_weight=weights)
+        metric.update_state(labels[:1], logits[:1])
+    assert float(ours.result()) == pytest.approx(float(theirs.result()), rel=1e-6)
+    assert 0.05 < float(ours.result()) < 0.95
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(TokenAccuracy(name="acc")))
+    assert isinstance(restored, TokenAccuracy) and restored.name == "acc"

@@ -154,3 +154,20 @@ def test_tied_projection_gradient_equals_keras_hub_reversible_embedding(rng):
     for expected, actual in zip(*results):
         np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=1e-5, atol=1e-6)
     assert np.abs(np.asarray(results[1][2])).max() > 0.1
+
+
+def test_gelu_and_its_gradient_equal_keras_gelu():
+    import tensorflow as tf
+
+    from kzoo.layers.transformer_block import gelu
+    x = tf.constant(np.linspace(-8, 8, 401), tf.float32)
+    results = []
+    for activation in (lambda v: keras.activations.gelu(v, approximate=False), gelu):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = activation(x)
+        results.append((y.numpy(), tape.gradient(y, x).numpy()))
+    (expected, expected_grad), (actual, actual_grad) = results
+    np.testing.assert_allclose(actual, expected, atol=1e-6)
+    np.testing.assert_allclose(actual_grad, expected_grad, atol=1e-6)
+    assert expected_grad.min() < -0.1 and expected_grad.max() > 1.05  # the dip and overshoot are covered

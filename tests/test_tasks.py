@@ -99,7 +99,8 @@ def test_classifier_fits_real_sst2_sample(tokenizer, family):
         backbone = kzoo.build_decoder("gpt2_small", vocab_size=tokenizer.vocabulary_size(), num_layers=2,
                                       hidden_size=64, num_heads=2, intermediate_size=128, max_positions=64)
     classifier = Classifier(backbone, num_classes=2)
-    classifier.compile(optimizer=make_optimizer(2e-3))
+    # At 2e-3 the tiny encoder's loss climbed back up on some seeds; 1e-3 fit every seed tried (4).
+    classifier.compile(optimizer=make_optimizer(1e-3))
     batches = data.classification_batches(table, encode, 32, input_names=list(classifier.input))
     history = classifier.fit(batches, epochs=8, verbose=0).history
     assert history["loss"][-1] < history["loss"][0] - 0.2

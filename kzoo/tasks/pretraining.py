@@ -5,7 +5,7 @@ from keras_hub.layers import MaskedLMHead
 
 from kzoo.layers.transformer_block import ACTIVATION_FUNCTIONS
 from kzoo.tasks.task import Task, backbone_inputs
-from kzoo.training.losses import Perplexity, SparseCrossEntropy
+from kzoo.training.losses import Perplexity, SparseCrossEntropy, TokenAccuracy
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -53,8 +53,7 @@ class MaskedLMPretrainer(Task):
                 "nsp": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
 
     def default_weighted_metrics(self):
-        return {"mlm": [keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                        Perplexity()],
+        return {"mlm": [TokenAccuracy(name="accuracy"), Perplexity()],
                 "nsp": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
 
 

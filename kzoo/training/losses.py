@@ -1,4 +1,4 @@
-"""Cross entropy over a vocabulary, and the perplexity metric built on it.
+"""Cross entropy over a vocabulary, and the perplexity and accuracy metrics for such logits.
 
 Why not `keras.losses.SparseCategoricalCrossentropy`: on TensorFlow it runs the fused
 `SparseSoftmaxCrossEntropyWithLogits` kernel, which on this 2-core CPU takes 0.42 s for the
@@ -81,3 +81,30 @@ class Perplexity(_KerasHubPerplexity):
         config = super().get_config()
         config.pop("from_logits", None)
         return config
+
+
+def label_is_top(labels, logits):
+    """1.0 where the label's logit is the row maximum, else 0.0: `labels` (...), `logits` (..., vocab).
+
+    `keras.metrics.SparseCategoricalAccuracy` takes an `argmax`, which Keras's TensorFlow backend
+    precedes with a negative-zero fix-up: five more passes over the logits, 12 ms of a 0.8 s
+    bert_small MLM step. One row maximum and a gather give the same answer, except on an exact
+    tie for the maximum, which counts as right here where `argmax` takes the first index.
+    """
+    picked = ops.take_along_axis(logits, ops.cast(labels, "int32")[..., None], axis=-1)[..., 0]
+    return ops.cast(picked >= ops.max(logits, axis=-1), "float32")
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class TokenAccuracy(keras.metrics.MeanMetricWrapper):
+    """`SparseCategoricalAccuracy` for vocabulary-sized logits (see `label_is_top`).
+
+    Example:
+        >>> model.compile(weighted_metrics=[TokenAccuracy(name="accuracy")])
+    """
+
+    def __init__(self, name="accuracy", dtype=None):
+        super().__init__(fn=label_is_top, name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
