@@ -13,6 +13,11 @@ from keras import ops
 from keras_hub.metrics import Perplexity as _KerasHubPerplexity
 
 
+def at_labels(values, labels):
+    """`values[..., label]` for each position: `values` (..., vocab), `labels` (...) → (...)."""
+    return ops.take_along_axis(values, ops.cast(labels, "int32")[..., None], axis=-1)[..., 0]
+
+
 def sparse_cross_entropy(labels, logits):
     """Per-position `-log softmax(logits)[label]`: `labels` (...), `logits` (..., vocab) → (...).
 
@@ -29,13 +34,13 @@ def sparse_cross_entropy(labels, logits):
     @ops.custom_gradient
     def from_logits(flat_logits):
         probs = ops.softmax(flat_logits, axis=-1)
-        at_label = ops.take_along_axis(probs, flat_labels[:, None], axis=-1)[:, 0]
+        at_label = at_labels(probs, flat_labels)
 
         def from_row_maxima():
             # softmax at the row maximum is 1 / sum(exp(logits - max)): log-sum-exp without a
             # second pass over the exponentials, finite where the label's probability underflows.
             log_sum_exp = ops.max(flat_logits, axis=-1) - ops.log(ops.max(probs, axis=-1))
-            return log_sum_exp - ops.take_along_axis(flat_logits, flat_labels[:, None], axis=-1)[:, 0]
+            return log_sum_exp - at_labels(flat_logits, flat_labels)
 
         # -log p[label] needs no pass over the vocabulary; only a loss above ~69 (p[label] < 1e-30,
         # near float32's smallest normal) takes the two row maxima (2 × 16 ms per GPT step).
@@ -91,8 +96,7 @@ def label_is_top(labels, logits):
     bert_small MLM step. One row maximum and a gather give the same answer, except on an exact
     tie for the maximum, which counts as right here where `argmax` takes the first index.
     """
-    picked = ops.take_along_axis(logits, ops.cast(labels, "int32")[..., None], axis=-1)[..., 0]
-    return ops.cast(picked >= ops.max(logits, axis=-1), "float32")
+    return ops.cast(at_labels(logits, labels) >= ops.max(logits, axis=-1), "float32")
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
