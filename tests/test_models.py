@@ -156,18 +156,64 @@ def test_tied_projection_gradient_equals_keras_hub_reversible_embedding(rng):
     assert np.abs(np.asarray(results[1][2])).max() > 0.1
 
 
-def test_gelu_and_its_gradient_equal_keras_gelu():
+def _values_and_gradients(fn, *inputs):
+    """fn(*inputs) and the gradients of sum(fn(*inputs) * fixed weights) for each input."""
     import tensorflow as tf
 
-    from kzoo.layers.transformer_block import gelu
-    x = tf.constant(np.linspace(-8, 8, 401), tf.float32)
-    results = []
-    for activation in (lambda v: keras.activations.gelu(v, approximate=False), gelu):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = activation(x)
-        results.append((y.numpy(), tape.gradient(y, x).numpy()))
-    (expected, expected_grad), (actual, actual_grad) = results
-    np.testing.assert_allclose(actual, expected, atol=1e-6)
-    np.testing.assert_allclose(actual_grad, expected_grad, atol=1e-6)
-    assert expected_grad.min() < -0.1 and expected_grad.max() > 1.05  # the dip and overshoot are covered
+    inputs = [tf.constant(v, tf.float32) for v in inputs]
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        y = fn(*inputs)
+        loss = tf.reduce_sum(y * tf.reshape(tf.sin(tf.range(tf.size(y), dtype=tf.float32) + 1.0), tf.shape(y)))
+    return [np.asarray(y), *(np.asarray(g) for g in tape.gradient(loss, inputs))]
+
+
+def _xla_compiled_calls(fn):
+    """How many XLA-compiled function calls the graph traced from `fn()` holds."""
+    import tensorflow as tf
+
+    graph = tf.function(fn).get_concrete_function().graph
+    return sum(op.node_def.attr["_XlaMustCompile"].b for op in graph.get_operations())
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh"])
+def test_gelu_forms_and_their_gradients_equal_keras_gelu(name):
+    from kzoo.layers.backend import xla_fused
+    from kzoo.layers.transformer_block import ACTIVATION_FUNCTIONS
+
+    x = np.linspace(-8, 8, 401).astype("float32")
+    expected = _values_and_gradients(lambda v: keras.activations.gelu(v, approximate=name == "gelu_tanh"), x)
+    for activation in (ACTIVATION_FUNCTIONS[name], xla_fused(ACTIVATION_FUNCTIONS[name])):
+        # 2e-6 apart at most: XLA's tanh is its own float32 approximation, and for x < -4
+        # 1 + tanh(u) cancels to a few digits in either.
+        for want, got in zip(expected, _values_and_gradients(activation, x)):
+            np.testing.assert_allclose(got, want, atol=3e-6)
+    assert expected[1].min() < -0.1 and expected[1].max() > 1.05  # the dip and overshoot are covered
+
+
+def test_layer_norm_trains_fused_and_equals_keras_layer_normalization(rng):
+    from kzoo.layers import LayerNorm
+
+    x = (rng.normal(size=(3, 5, 16)) * 3 + 1).astype("float32")
+    gamma, beta = rng.normal(size=(2, 16)).astype("float32")
+    layers = {"keras": keras.layers.LayerNormalization(epsilon=1e-5), "kzoo": LayerNorm(epsilon=1e-5)}
+    results = {}
+    for name, layer in layers.items():
+        layer.build(x.shape)
+        layer.set_weights([gamma, beta])
+        results[name] = _values_and_gradients(
+            lambda *tensors, layer=layer: _call_with_weights(layer, *tensors), x, gamma, beta)
+    for want, got in zip(results["keras"], results["kzoo"]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert np.abs(results["keras"][2]).max() > 0.1  # gamma's gradient is not trivially zero
+    norm = layers["kzoo"]
+    assert _xla_compiled_calls(lambda: norm(x, training=True)) == 1
+    assert _xla_compiled_calls(lambda: norm(x, training=False)) == 0  # what exports trace
+
+
+def _call_with_weights(layer, x, gamma, beta):
+    """layer(x, training=True) with its gamma and beta replaced by the tensors given (for gradients)."""
+    from keras.src.backend import StatelessScope
+
+    with StatelessScope(state_mapping=[(layer.gamma, gamma), (layer.beta, beta)]):
+        return layer(x, training=True)

@@ -2,6 +2,7 @@
 
 from kzoo.layers.attention import SelfAttention, attention_mask
 from kzoo.layers.embedding import TransformerEmbedding
+from kzoo.layers.layer_norm import LayerNorm
 from kzoo.layers.transformer_block import TransformerBlock
 
-__all__ = ["SelfAttention", "TransformerBlock", "TransformerEmbedding", "attention_mask"]
+__all__ = ["LayerNorm", "SelfAttention", "TransformerBlock", "TransformerEmbedding", "attention_mask"]

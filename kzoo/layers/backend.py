@@ -1,5 +1,7 @@
 """Which runtime executes the graph being built, for the few places that pick a faster form by measurement."""
 
+import functools
+
 import keras
 
 
@@ -14,3 +16,56 @@ def tensorflow_without_xla():
     # tf.function(jit_compile=True) marks the graph it traces with an XLA context; tf.function itself
     # checks it this way.
     return not control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph())
+
+
+@functools.cache
+def xla_compiled(fn):
+    """`fn` (a `keras.ops` function of tensors) as one XLA-compiled function on TensorFlow, whose
+    elementwise ops XLA fuses into single passes over memory; `fn` itself on other backends.
+
+    Example:
+        >>> xla_compiled(lambda x: x * 2 + 1)(ops.ones((2,)))  # [3., 3.]
+    """
+    if keras.backend.backend() != "tensorflow":
+        return fn
+    import tensorflow as tf
+
+    return tf.function(fn, jit_compile=True)
+
+
+@functools.cache
+def xla_fused(fn):
+    """`fn` (a `keras.ops` function of tensors) run as one XLA-compiled kernel, and its gradient as
+    another, on TensorFlow; `fn` itself on other backends (JAX compiles whole steps anyway).
+
+    Why: TensorFlow runs each elementwise op of a GELU or a LayerNorm as its own pass over memory.
+    On the 2-core CPU, forward and backward over a (2048, 2048) tanh-GELU take 13.2 ms op by op and
+    4.3 ms fused; a (2048, 512) LayerNorm 3.3 and 2.4 ms. The backward kernel recomputes `fn`'s
+    elementwise forward inside itself rather than keeping its intermediates. Callers use it for
+    training only: a serving graph must hold plain TensorFlow ops. (An attention softmax is not
+    worth it: XLA's softmax is slower than oneDNN's, 12.1 against 8.3 ms for a GPT layer's.)
+
+    Example:
+        >>> fused_gelu = xla_fused(keras.activations.gelu)
+        >>> fused_gelu(ops.ones((2, 3))).shape
+        (2, 3)
+    """
+    if keras.backend.backend() != "tensorflow":
+        return fn
+    import tensorflow as tf
+
+    forward = xla_compiled(fn)
+
+    @tf.function(jit_compile=True)
+    def backward(inputs, upstream):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = fn(*inputs)
+        return tape.gradient(outputs, inputs, upstream)
+
+    @tf.custom_gradient
+    def fused(*inputs):
+        return forward(*inputs), lambda upstream: backward(inputs, upstream)
+
+    # Variables are read before the custom gradient, which would otherwise have to differentiate them itself.
+    return lambda *inputs: fused(*(tf.convert_to_tensor(t) for t in inputs))

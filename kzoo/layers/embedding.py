@@ -4,6 +4,8 @@ import keras
 from keras import ops
 from keras_hub.layers import ReversibleEmbedding
 
+from kzoo.layers.layer_norm import LayerNorm
+
 
 def position_ids(padding_mask):
     """Positions that count only real tokens, so a left-padded prompt starts at 0."""
@@ -85,7 +87,7 @@ class TransformerEmbedding(keras.layers.Layer):
         self.segment_embedding = keras.layers.Embedding(
             num_segments, hidden_size, embeddings_initializer=init,
             dtype=self.dtype_policy, name="segment_embedding") if num_segments else None
-        self.norm = keras.layers.LayerNormalization(
+        self.norm = LayerNorm(
             epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="norm") if normalize else None
         self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
 

@@ -6,6 +6,8 @@ import keras
 from keras import ops
 
 from kzoo.layers.attention import SelfAttention
+from kzoo.layers.backend import xla_fused
+from kzoo.layers.layer_norm import LayerNorm
 
 
 @ops.custom_gradient
@@ -70,10 +72,10 @@ class TransformerBlock(keras.layers.Layer):
         self.attention = SelfAttention(
             self.num_heads, causal=self.causal, dropout=self.attention_dropout,
             initializer_range=self.initializer_range, dtype=self.dtype_policy, name="attention")
-        self.attention_norm = keras.layers.LayerNormalization(**norm, name="attention_norm")
+        self.attention_norm = LayerNorm(**norm, name="attention_norm")
         self.ffn_in = keras.layers.Dense(self.intermediate_size, **dense, name="ffn_in")
         self.ffn_out = keras.layers.Dense(hidden, **dense, name="ffn_out")
-        self.ffn_norm = keras.layers.LayerNormalization(**norm, name="ffn_norm")
+        self.ffn_norm = LayerNorm(**norm, name="ffn_norm")
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         for layer in (self.attention, self.attention_norm, self.ffn_norm, self.ffn_in):
             layer.build(input_shape)
@@ -94,7 +96,8 @@ class TransformerBlock(keras.layers.Layer):
         if not pre:
             x = self.attention_norm(x)
         h = self.ffn_norm(x) if pre else x
-        h = self.ffn_out(ACTIVATION_FUNCTIONS[self.activation](self.ffn_in(h)))
+        activation = ACTIVATION_FUNCTIONS[self.activation]
+        h = self.ffn_out((xla_fused(activation) if training else activation)(self.ffn_in(h)))
         x = x + self.dropout_layer(h, training=training)
         if not pre:
             x = self.ffn_norm(x)

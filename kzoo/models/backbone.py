@@ -4,6 +4,7 @@ import keras
 
 from kzoo.config import ModelConfig, resolve_config
 from kzoo.layers import TransformerBlock, TransformerEmbedding
+from kzoo.layers.layer_norm import LayerNorm
 
 
 class Backbone(keras.Model):
@@ -61,7 +62,7 @@ def make_layers(config: ModelConfig, dtype=None):
             initializer_range=c.initializer_range, dtype=dtype, name=f"block_{i}")
         for i in range(c.num_layers)
     ]
-    final_norm = keras.layers.LayerNormalization(
+    final_norm = LayerNorm(
         epsilon=c.layer_norm_epsilon, dtype=dtype, name="final_norm"
     ) if c.norm_placement == "pre" else None
     return embedding, blocks, final_norm
