@@ -217,3 +217,14 @@ def _call_with_weights(layer, x, gamma, beta):
 
     with StatelessScope(state_mapping=[(layer.gamma, gamma), (layer.beta, beta)]):
         return layer(x, training=True)
+
+
+def test_only_training_calls_of_a_block_run_xla_kernels():
+    from kzoo.layers import TransformerBlock
+
+    block = TransformerBlock(num_heads=2, intermediate_size=32)
+    x, mask = np.ones((1, 4, 8), "float32"), np.ones((1, 4), "int32")
+    block(x, mask)
+    # Keras passes `training` on to the LayerNorms inside: two of them and the GELU compile with XLA.
+    assert _xla_compiled_calls(lambda: block(x, mask, training=True)) == 3
+    assert _xla_compiled_calls(lambda: block(x, mask)) == 0  # what generation and exports trace
