@@ -12,8 +12,9 @@ from kzoo.layers.backend import xla_fused
 class LayerNorm(keras.layers.LayerNormalization):
     """`keras.layers.LayerNormalization` whose training call runs through `xla_fused`.
 
-    Same weights, names and results; inference (and so every exported graph) runs Keras's own
-    call. A GPT 6L/512 training step holds 13 LayerNorms over (2048, 512) rows: 12 ms less.
+    Same weights and names, and results equal to float rounding. Inference (and so every exported
+    graph) runs Keras's own call. A GPT 6L/512 training step holds 13 LayerNorms over (2048, 512)
+    rows: 12 ms less.
 
     Example:
         >>> norm = LayerNorm(epsilon=1e-5)
