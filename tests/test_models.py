@@ -213,9 +213,7 @@ def test_layer_norm_trains_fused_and_equals_keras_layer_normalization(rng):
 
 def _call_with_weights(layer, x, gamma, beta):
     """layer(x, training=True) with its gamma and beta replaced by the tensors given (for gradients)."""
-    from keras.src.backend import StatelessScope
-
-    with StatelessScope(state_mapping=[(layer.gamma, gamma), (layer.beta, beta)]):
+    with keras.StatelessScope(state_mapping=[(layer.gamma, gamma), (layer.beta, beta)]):
         return layer(x, training=True)
 
 

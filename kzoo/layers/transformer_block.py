@@ -16,7 +16,9 @@ def gelu(x):
 
     The gradient `Φ(x) + x · φ(x)` is written out from the Φ the forward pass keeps, because
     TensorFlow's derivative of `keras.activations.gelu` takes 11.3 ms forward and backward on a
-    (2048, 2048) activation on the 2-core CPU, against 7.0 ms here (about 2% of a bert_small step).
+    (2048, 2048) activation on the 2-core CPU, against 7.0 ms here. Training calls of the block
+    on TensorFlow run it through `xla_fused` (4.2-4.6 ms); this gradient serves the others, such as a
+    custom loop that differentiates `model(x)` without `training=True`.
     """
     cdf = 0.5 + 0.5 * ops.erf(x * (1 / math.sqrt(2)))
 
