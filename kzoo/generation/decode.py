@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 import keras
 from keras import ops
 
-from kzoo.generation.processors import (NEG_INF, no_repeat_ngram, repetition_penalty, seen_tokens, top_k_filter,
-                                        top_p_filter)
+from kzoo.generation.processors import (NEG_INF, first_max, no_repeat_ngram, repetition_penalty, seen_tokens,
+                                        top_k_filter, top_p_filter)
+from kzoo.generation.screen import screen_of, screened_argmax
 
 METHODS = ("greedy", "sample", "beam")
 
@@ -88,8 +89,8 @@ def _prefill(decoder, token_ids, padding_mask, config):
     cache = decoder.init_cache(batch, total, dtype=decoder.compute_dtype)
     # Out of place: the zeros may be one buffer shared by every layer. The copy it returns belongs
     # to the loop, whose steps then write in place.
-    logits, _, cache = decoder.call_with_cache(tokens[:, :prompt_length], mask, cache, 0)
-    return tokens, mask, cache, logits[:, -1, :]
+    logits, hidden, cache = decoder.call_with_cache(tokens[:, :prompt_length], mask, cache, 0)
+    return tokens, mask, cache, logits[:, -1, :], hidden[:, -1, :]
 
 
 def _stopped(tokens, position, generated, token, config):
@@ -106,10 +107,12 @@ def _stopped(tokens, position, generated, token, config):
     return done
 
 
-def initial_state(decoder, token_ids, padding_mask, config: GenerationConfig):
+def initial_state(decoder, token_ids, padding_mask, config: GenerationConfig, screened=False):
     """Runs the prompt through the cache once; returns the loop state `sampling_step` advances:
-    (step, ids, cache, logits, seen, done, mask, prompt_length), with `state[1]` the ids so far."""
-    tokens, mask, cache, logits = _prefill(decoder, token_ids, padding_mask, config)
+    (step, ids, cache, last, seen, done, mask, prompt_length), with `state[1]` the ids so far.
+    `last` is the last position's logits, or with `screened` its hidden state and the table's screen."""
+    tokens, mask, cache, logits, hidden = _prefill(decoder, token_ids, padding_mask, config)
+    last = (hidden, *screen_of(output_table(decoder))) if screened else logits
     prompt_length = ops.shape(token_ids)[1]
     seen = ops.zeros((1, 1), "bool")
     if config.repetition_penalty != 1.0:
@@ -117,19 +120,36 @@ def initial_state(decoder, token_ids, padding_mask, config: GenerationConfig):
                            decoder.config.vocab_size)
     done = ops.zeros((ops.shape(tokens)[0],), "bool")
     start = ops.convert_to_tensor(0, "int32")
-    return start, tokens, cache, logits, seen, done, mask, ops.convert_to_tensor(prompt_length, "int32")
+    return start, tokens, cache, last, seen, done, mask, ops.convert_to_tensor(prompt_length, "int32")
 
 
-def sampling_step(decoder, config: GenerationConfig, seed_generator=None):
+def output_table(decoder):
+    """The (vocab, hidden) table a tied decoder projects onto; None when the head is not tied."""
+    embedding = decoder.embedding.token_embedding
+    return embedding.embeddings if embedding.tie_weights and embedding.logit_soft_cap is None else None
+
+
+def sampling_step(decoder, config: GenerationConfig, seed_generator=None, screened=False):
     """`(step, running)` for greedy or sampled decoding: `step(state)` emits one token per row.
     Everything that depends on the prompt lives in the state, so one compiled step serves every
-    prompt; the compiled loop and the streaming iterator both run it."""
+    prompt; the compiled loop and the streaming iterator both run it. `screened` (greedy with a
+    tied head) picks tokens with `kzoo.generation.screen.screened_argmax`: the same tokens from
+    half the reads of the vocabulary table."""
     vocabulary = decoder.config.vocab_size
+    if screened and (config.method != "greedy" or output_table(decoder) is None):
+        raise ValueError("screened decoding needs method='greedy' and a decoder with tied embeddings.")
 
     def step(state):
-        step, tokens, cache, logits, seen, done, mask, prompt_length = state
-        scores = next_token_logits(logits, seen, step, config, tokens, prompt_length + step)
-        token = _argmax(scores)
+        step, tokens, cache, last, seen, done, mask, prompt_length = state
+
+        def process(logits):
+            return next_token_logits(logits, seen, step, config, tokens, prompt_length + step)
+
+        if screened:
+            token = screened_argmax(last[0], output_table(decoder), last[1:], process)
+        else:
+            scores = process(last)
+            token = first_max(scores)
         if config.method != "greedy":
             sampled = ops.cast(keras.random.categorical(scores, 1, seed=seed_generator)[:, 0], "int32")
             # "greedy_or_sample" decides per request (SavedModels take the method as an input).
@@ -140,8 +160,9 @@ def sampling_step(decoder, config: GenerationConfig, seed_generator=None):
         done = ops.logical_or(done, _stopped(tokens, position, step + 1, token, config))
         if config.repetition_penalty != 1.0:
             seen = ops.logical_or(seen, ops.one_hot(token, vocabulary) > 0)
-        logits, _, cache = decoder.call_with_cache(token[:, None], mask, cache, position, in_place=True)
-        return step + 1, tokens, cache, logits[:, 0, :], seen, done, mask, prompt_length
+        logits, hidden, cache = decoder.call_with_cache(token[:, None], mask, cache, position, in_place=True)
+        last = (hidden[:, 0, :], *last[1:]) if screened else logits[:, 0, :]
+        return step + 1, tokens, cache, last, seen, done, mask, prompt_length
 
     def running(state):
         return ops.logical_and(state[0] < config.max_new_tokens, ops.logical_not(ops.all(state[5])))
@@ -149,10 +170,12 @@ def sampling_step(decoder, config: GenerationConfig, seed_generator=None):
     return step, running
 
 
-def sample_or_greedy(decoder, token_ids, padding_mask, config: GenerationConfig, seed_generator=None):
-    """Greedy or sampled decoding; returns (batch, prompt + max_new_tokens) ids, finished rows padded."""
-    step, running = sampling_step(decoder, config, seed_generator)
-    state = initial_state(decoder, token_ids, padding_mask, config)
+def sample_or_greedy(decoder, token_ids, padding_mask, config: GenerationConfig, seed_generator=None,
+                     screened=False):
+    """Greedy or sampled decoding; returns (batch, prompt + max_new_tokens) ids, finished rows padded.
+    `screened`: see `sampling_step`."""
+    step, running = sampling_step(decoder, config, seed_generator, screened)
+    state = initial_state(decoder, token_ids, padding_mask, config, screened)
     return ops.while_loop(lambda *s: running(s), lambda *s: step(s), state)[1]
 
 
@@ -163,7 +186,7 @@ def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
     beams = config.num_beams
     batch = ops.shape(token_ids)[0]
     token_ids, padding_mask = (ops.repeat(t, beams, axis=0) for t in (token_ids, padding_mask))
-    tokens, mask, cache, logits = _prefill(decoder, token_ids, padding_mask, config)
+    tokens, mask, cache, logits, _ = _prefill(decoder, token_ids, padding_mask, config)
     prompt_length, total = ops.shape(token_ids)[1], ops.shape(tokens)[1]
     vocabulary = decoder.config.vocab_size
     # Only the first beam is live at the start, so the first step does not pick k copies.
@@ -218,12 +241,6 @@ def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
     all_tokens = ops.concatenate([finished_tokens, ops.reshape(tokens, (batch, beams, total))], 1)
     best = ops.argmax(all_scores, axis=1)
     return ops.take_along_axis(all_tokens, best[:, None, None], axis=1)[:, 0]
-
-
-def _argmax(scores):
-    # top_k(1) keeps argmax's lowest-index tie rule; ops.argmax on TensorFlow adds a flush-to-zero
-    # check over the whole vocabulary (0.8 of a 20 ms decode step at batch 8).
-    return ops.cast(ops.top_k(scores, 1)[1][:, 0], "int32")
 
 
 def _write_column(tokens, position, column):

@@ -3,7 +3,8 @@
 import keras
 import tensorflow as tf
 
-from kzoo.generation.decode import GenerationConfig, beam_search, initial_state, sample_or_greedy, sampling_step
+from kzoo.generation.decode import (GenerationConfig, beam_search, initial_state, output_table, sample_or_greedy,
+                                    sampling_step)
 
 IDS = tf.TensorSpec([None, None], tf.int32)
 
@@ -29,13 +30,15 @@ class Generator:
         ['Once upon a time, ...']
     """
 
-    def __init__(self, decoder, tokenizer=None, precision="float32", **defaults):
-        """`precision="bfloat16"` decodes with a bfloat16 copy of the weights: about 1.5x faster
-        on this CPU (tools/bench.py); logits can differ slightly from float32, so it is opt-in."""
+    def __init__(self, decoder, tokenizer=None, precision="float32", screen=True, **defaults):
+        """`precision="bfloat16"` decodes with a bfloat16 copy of the weights: faster (tools/bench.py),
+        but logits can differ slightly from float32, so it is opt-in. `screen`: float32 greedy
+        decoding of one row reads the vocabulary table through a bfloat16 screen
+        (`kzoo.generation.screen`), with float32 greedy's tokens; `screen=False` reads it in float32."""
         if precision not in ("float32", "bfloat16"):
             raise ValueError(f"precision={precision!r} is invalid: expected 'float32' or 'bfloat16'.")
         self.decoder = decoder if precision == "float32" else decoder.with_dtype(precision)
-        self.precision = precision
+        self.precision, self.screen = precision, screen
         self.tokenizer, self.defaults = tokenizer, defaults
         self.seed_generator = keras.random.SeedGenerator(0)
         self._compiled, self._streaming = {}, {}
@@ -51,19 +54,27 @@ class Generator:
         rows = token_ids.shape[0] * (config.num_beams if config.method == "beam" else 1)
         key = config, self._use_xla(rows)
         if key not in self._compiled:
+            screened = self._screened(config, xla=key[1])
             run = beam_search if config.method == "beam" else (
-                lambda d, p, m, c: sample_or_greedy(d, p, m, c, self.seed_generator))
+                lambda d, p, m, c: sample_or_greedy(d, p, m, c, self.seed_generator, screened))
             self._compiled[key] = tf.function(lambda ids, mask: run(self.decoder, ids, mask, config),
                                               input_signature=[IDS, IDS], jit_compile=key[1])
         self._check_length(token_ids, config)
         return self._compiled[key](tf.cast(token_ids, tf.int32), tf.cast(padding_mask, tf.int32))
 
-    def _use_xla(self, rows):
-        # Measured on this CPU (6L/512 GPT): with bfloat16 weights, XLA decodes one row 1.8x faster
-        # than the oneDNN graph (a matrix-vector product is bound by reading the weights), but from
-        # 4 rows on oneDNN's bfloat16 matmuls win (8 rows: 564 vs 302 tokens/s). In float32 XLA loses
-        # at every batch size (one row: 87 vs 101 tokens/s), so float32 never uses it.
-        return self.precision == "bfloat16" and rows == 1
+    def _screened(self, config, xla):
+        # The bfloat16 screen pays where one row's step is bound by reading float32 weights, under
+        # XLA; oneDNN's bfloat16 products are slow on CPUs without AVX-512 (96 vs 10 ms a row).
+        return (self.screen and xla and self.precision == "float32" and config.method == "greedy"
+                and output_table(self.decoder) is not None)
+
+    @staticmethod
+    def _use_xla(rows):
+        # One row compiles with XLA, more rows run oneDNN's kernels. On a 2-core AVX-512 CPU XLA
+        # decoded one bfloat16 row 1.8x faster than oneDNN, lost one float32 row (87 vs 101
+        # tokens/s) and lost from 4 rows on (8 bfloat16 rows: 302 vs 564). On a 2-core AVX2 EPYC it
+        # wins one float32 row too (72 vs 48 tokens/s; 84 with the screen), so one row always uses it.
+        return rows == 1
 
     def __call__(self, prompts, **options) -> list[str]:
         """Prompt strings → prompt + continuation strings."""
@@ -83,6 +94,7 @@ class Generator:
         if config not in self._streaming:
             # The step's input signature is the state traced with a dynamic batch and prompt length,
             # so each setting compiles once for every prompt.
+            # No screen here: its table copy would cross every step's call (21.9 vs 45.7 tokens/s).
             start = tf.function(lambda i, m: initial_state(self.decoder, i, m, config), input_signature=[IDS, IDS])
             state_spec = tf.nest.map_structure(tf.TensorSpec.from_tensor, start.get_concrete_function().structured_outputs)
             step, running = sampling_step(self.decoder, config, self.seed_generator)
