@@ -89,8 +89,11 @@ def _prefill(decoder, token_ids, padding_mask, config):
     cache = decoder.init_cache(batch, total, dtype=decoder.compute_dtype)
     # Out of place: the zeros may be one buffer shared by every layer. The copy it returns belongs
     # to the loop, whose steps then write in place.
-    logits, hidden, cache = decoder.call_with_cache(tokens[:, :prompt_length], mask, cache, 0)
-    return tokens, mask, cache, logits[:, -1, :], hidden[:, -1, :]
+    # Only the last position's logits are read: projecting every prompt position onto the
+    # vocabulary is a (rows × 50257) product that XLA runs slowly for a few rows.
+    _, hidden, cache = decoder.call_with_cache(tokens[:, :prompt_length], mask, cache, 0)
+    last = hidden[:, -1:, :]
+    return tokens, mask, cache, decoder.step_logits(last)[:, 0, :], last[:, 0, :]
 
 
 def _stopped(tokens, position, generated, token, config):
