@@ -31,10 +31,11 @@ class Generator:
     """
 
     def __init__(self, decoder, tokenizer=None, precision="float32", screen=True, **defaults):
-        """`precision="bfloat16"` decodes with a bfloat16 copy of the weights: faster (tools/bench.py),
-        but logits can differ slightly from float32, so it is opt-in. `screen`: float32 greedy
-        decoding of one row reads the vocabulary table through a bfloat16 screen
-        (`kzoo.generation.screen`), with float32 greedy's tokens; `screen=False` reads it in float32."""
+        """`precision="bfloat16"` decodes with a bfloat16 copy of the weights: faster where products
+        run natively in bfloat16 (AVX-512 BF16 / AMX CPUs, GPUs), far slower on AVX2 CPUs
+        (tools/bench.py); logits can differ slightly from float32, so it is opt-in.
+        `screen`: float32 greedy decoding of one row reads the vocabulary table through a bfloat16
+        screen (`kzoo.generation.screen`), with float32 greedy's tokens; `False` reads it in float32."""
         if precision not in ("float32", "bfloat16"):
             raise ValueError(f"precision={precision!r} is invalid: expected 'float32' or 'bfloat16'.")
         self.decoder = decoder if precision == "float32" else decoder.with_dtype(precision)
@@ -73,7 +74,7 @@ class Generator:
         # One row compiles with XLA, more rows run oneDNN's kernels. On a 2-core AVX-512 CPU XLA
         # decoded one bfloat16 row 1.8x faster than oneDNN, lost one float32 row (87 vs 101
         # tokens/s) and lost from 4 rows on (8 bfloat16 rows: 302 vs 564). On a 2-core AVX2 EPYC it
-        # wins one float32 row too (72 vs 48 tokens/s; 84 with the screen), so one row always uses it.
+        # wins one float32 row too (72 vs 48 tokens/s; 78-82 with the screen), so one row always uses it.
         return rows == 1
 
     def __call__(self, prompts, **options) -> list[str]:
