@@ -148,7 +148,7 @@ def generate(impl, batch, method="greedy", new_tokens=128, prompt_length=16, pre
         weights = generator.decoder.weights
         # The screen reads the float32 vocabulary table as bfloat16: 2 of its 4 bytes per weight.
         screened = generator._screened(generator.config(**options), xla=generator._use_xla(batch))
-        unread = 2 * np.prod(generator.decoder.embedding.token_embedding.embeddings.shape) if screened else 0
+        unread = 2 * np.prod(generator.decoder.output_table().shape) if screened else 0
     else:
         import keras_hub
         backbone = keras_hub.models.GPT2Backbone(vocabulary_size=50257, num_layers=6, num_heads=8, hidden_dim=512,

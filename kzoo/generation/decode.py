@@ -115,7 +115,7 @@ def initial_state(decoder, token_ids, padding_mask, config: GenerationConfig, sc
     (step, ids, cache, last, seen, done, mask, prompt_length), with `state[1]` the ids so far.
     `last` is the last position's logits, or with `screened` its hidden state and the table's screen."""
     tokens, mask, cache, logits, hidden = _prefill(decoder, token_ids, padding_mask, config)
-    last = (hidden, *screen_of(output_table(decoder))) if screened else logits
+    last = (hidden, *screen_of(decoder.output_table())) if screened else logits
     prompt_length = ops.shape(token_ids)[1]
     seen = ops.zeros((1, 1), "bool")
     if config.repetition_penalty != 1.0:
@@ -126,12 +126,6 @@ def initial_state(decoder, token_ids, padding_mask, config: GenerationConfig, sc
     return start, tokens, cache, last, seen, done, mask, ops.convert_to_tensor(prompt_length, "int32")
 
 
-def output_table(decoder):
-    """The (vocab, hidden) table a tied decoder projects onto; None when the head is not tied."""
-    embedding = decoder.embedding.token_embedding
-    return embedding.embeddings if embedding.tie_weights and embedding.logit_soft_cap is None else None
-
-
 def sampling_step(decoder, config: GenerationConfig, seed_generator=None, screened=False):
     """`(step, running)` for greedy or sampled decoding: `step(state)` emits one token per row.
     Everything that depends on the prompt lives in the state, so one compiled step serves every
@@ -139,8 +133,9 @@ def sampling_step(decoder, config: GenerationConfig, seed_generator=None, screen
     tied head) picks tokens with `kzoo.generation.screen.screened_argmax`: the same tokens from
     half the reads of the vocabulary table."""
     vocabulary = decoder.config.vocab_size
-    if screened and (config.method != "greedy" or output_table(decoder) is None):
-        raise ValueError("screened decoding needs method='greedy' and a decoder with tied embeddings.")
+    if screened and (config.method != "greedy" or decoder.output_table() is None):
+        raise ValueError(f"screened decoding needs method='greedy' (got {config.method!r}) and a decoder whose LM "
+                         "head is tied to its token embedding; pass screened=False otherwise.")
 
     def step(state):
         step, tokens, cache, last, seen, done, mask, prompt_length = state
@@ -149,7 +144,7 @@ def sampling_step(decoder, config: GenerationConfig, seed_generator=None, screen
             return next_token_logits(logits, seen, step, config, tokens, prompt_length + step)
 
         if screened:
-            token = screened_argmax(last[0], output_table(decoder), last[1:], process)
+            token = screened_argmax(last[0], decoder.output_table(), last[1:], process)
         else:
             scores = process(last)
             token = first_max(scores)
@@ -164,6 +159,7 @@ def sampling_step(decoder, config: GenerationConfig, seed_generator=None, screen
         if config.repetition_penalty != 1.0:
             seen = ops.logical_or(seen, ops.one_hot(token, vocabulary) > 0)
         logits, hidden, cache = decoder.call_with_cache(token[:, None], mask, cache, position, in_place=True)
+        # Screened, the step's full logits go unread, and graph pruning (XLA's too) drops their product.
         last = (hidden[:, 0, :], *last[1:]) if screened else logits[:, 0, :]
         return step + 1, tokens, cache, last, seen, done, mask, prompt_length
 

@@ -3,8 +3,7 @@
 import keras
 import tensorflow as tf
 
-from kzoo.generation.decode import (GenerationConfig, beam_search, initial_state, output_table, sample_or_greedy,
-                                    sampling_step)
+from kzoo.generation.decode import GenerationConfig, beam_search, initial_state, sample_or_greedy, sampling_step
 
 IDS = tf.TensorSpec([None, None], tf.int32)
 
@@ -67,7 +66,7 @@ class Generator:
         # The bfloat16 screen pays where one row's step is bound by reading float32 weights, under
         # XLA; oneDNN's bfloat16 products are slow on CPUs without AVX-512 (96 vs 10 ms a row).
         return (self.screen and xla and self.precision == "float32" and config.method == "greedy"
-                and output_table(self.decoder) is not None)
+                and self.decoder.output_table() is not None)
 
     @staticmethod
     def _use_xla(rows):

@@ -54,6 +54,9 @@ def screened_argmax(hidden, table, screen, process=lambda logits: logits, candid
     # only when every use of it starts at 0 (with the (k+1)-th value it sorted the whole vocabulary).
     rest = ops.scatter_update(upper, positions, ops.full((batch * candidates,), NEG_INF))
     proven = ops.all(ops.max(scores, axis=-1) > ops.max(rest, axis=-1))
-    full = lambda: process(ops.matmul(hidden, ops.transpose(ops.cast(table, "float32"))))  # noqa: E731
-    return first_max(ops.cond(proven, lambda: scores, full))
+
+    def full_product():
+        return process(ops.matmul(hidden, ops.transpose(ops.cast(table, "float32"))))
+
+    return first_max(ops.cond(proven, lambda: scores, full_product))
 

@@ -65,6 +65,11 @@ class Decoder(Backbone):
             x = self.final_norm(x)
         return self.step_logits(x), x, tuple(layer_caches)
 
+    def output_table(self):
+        """The (vocab, hidden) table the LM head projects onto when it is tied to the token embedding; else None."""
+        embedding = self.embedding.token_embedding
+        return embedding.embeddings if embedding.tie_weights else None
+
     def step_logits(self, x):
         """`logits(x)`, for the few rows of a decode step. For several rows oneDNN reads the
         50257 × 512 table fastest as `table @ transpose(x)`: on an AVX2 EPYC, 8 rows take 15 ms
@@ -72,9 +77,9 @@ class Decoder(Backbone):
         measured 4.1-5.1 ms against 3.5 ms batched; the 3× cliff outweighs that). One row stays
         a plain product (2.5 ms there). Under XLA the choice costs more than it saves (a
         conditional: one bfloat16 row 109 vs 175 tokens/s), and XLA picks its own product anyway."""
-        if not (self.embedding.token_embedding.tie_weights and tensorflow_without_xla()):
+        table = self.output_table()
+        if table is None or not tensorflow_without_xla():
             return self.logits(x)
-        table = self.embedding.token_embedding.embeddings
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
 
         def rows():
