@@ -226,3 +226,23 @@ def test_only_training_calls_of_a_block_run_xla_kernels():
     # Keras passes `training` on to the LayerNorms inside: two of them and the GELU compile with XLA.
     assert _xla_compiled_calls(lambda: block(x, mask, training=True)) == 3
     assert _xla_compiled_calls(lambda: block(x, mask)) == 0  # what generation and exports trace
+
+
+def test_dense_equals_keras_dense_and_keeps_its_one_row_product_apart_under_xla(rng):
+    import tensorflow as tf
+
+    from kzoo.layers.dense import Dense
+
+    x = rng.normal(size=(1, 1, 64)).astype("float32")
+    layers = {"keras": keras.layers.Dense(256, activation="relu"), "kzoo": Dense(256, activation="relu")}
+    fused = {}
+    for name, layer in layers.items():
+        layer.build(x.shape)
+        layer.set_weights([rng.normal(size=(64, 256)).astype("float32"), rng.normal(size=256).astype("float32")]
+                          if name == "keras" else layers["keras"].get_weights())
+        compiled = tf.function(layer, jit_compile=True)
+        np.testing.assert_allclose(compiled(x), layers["keras"](x), rtol=1e-5, atol=1e-5)
+        hlo = compiled.experimental_get_compiler_ir(x)(stage="optimized_hlo")
+        fused[name] = "dot_add_fusion" in hlo
+    # XLA:CPU runs a product fused with its bias add on one core (kzoo.layers.backend.unfused_product).
+    assert fused == {"keras": True, "kzoo": False}

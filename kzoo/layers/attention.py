@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from kzoo.layers.dense import Dense
 from kzoo.layers.kv_cache import write_cache
 
 
@@ -50,10 +51,10 @@ class SelfAttention(keras.layers.Layer):
         hidden = input_shape[-1]
         self.head_size = hidden // self.num_heads
         init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)
-        self.qkv = keras.layers.Dense(
+        self.qkv = Dense(
             3 * hidden, kernel_initializer=init, dtype=self.dtype_policy, name="qkv")
         self.qkv.build(input_shape)
-        self.output_projection = keras.layers.Dense(
+        self.output_projection = Dense(
             hidden, kernel_initializer=init, dtype=self.dtype_policy, name="output")
         self.output_projection.build(input_shape)
         self.built = True

@@ -7,6 +7,7 @@ from keras import ops
 
 from kzoo.layers.attention import SelfAttention
 from kzoo.layers.backend import xla_fused
+from kzoo.layers.dense import Dense
 from kzoo.layers.layer_norm import LayerNorm
 
 
@@ -75,8 +76,8 @@ class TransformerBlock(keras.layers.Layer):
             self.num_heads, causal=self.causal, dropout=self.attention_dropout,
             initializer_range=self.initializer_range, dtype=self.dtype_policy, name="attention")
         self.attention_norm = LayerNorm(**norm, name="attention_norm")
-        self.ffn_in = keras.layers.Dense(self.intermediate_size, **dense, name="ffn_in")
-        self.ffn_out = keras.layers.Dense(hidden, **dense, name="ffn_out")
+        self.ffn_in = Dense(self.intermediate_size, **dense, name="ffn_in")
+        self.ffn_out = Dense(hidden, **dense, name="ffn_out")
         self.ffn_norm = LayerNorm(**norm, name="ffn_norm")
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         for layer in (self.attention, self.attention_norm, self.ffn_norm, self.ffn_in):
