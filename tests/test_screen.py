@@ -1,4 +1,4 @@
-"""The bfloat16 vocabulary screen: float32 greedy's tokens, proven or recomputed in full."""
+"""The int8 vocabulary screen: float32 greedy's tokens, proven or recomputed in full."""
 
 from pathlib import Path
 
@@ -15,7 +15,7 @@ DATA = Path(__file__).parent / "data"
 REF = np.load(DATA / "reference_outputs.npz")
 
 
-def _screened(hidden, table, process=lambda logits: logits, candidates=8, xla=True):
+def _screened(hidden, table, process=lambda logits: logits, candidates=16, xla=True):
     run = tf.function(lambda h: screened_argmax(h, table, screen_of(table), process, candidates), jit_compile=xla)
     return run(tf.constant(hidden)).numpy()
 
@@ -35,19 +35,20 @@ def test_screened_tokens_equal_float32_argmax_with_and_without_a_penalty(xla):
 
 
 @pytest.mark.parametrize("rows", [
-    # bfloat16 rounds both to 1: the rough logits tie and row 0, of larger norm, gets the higher cap.
-    [[1.0, 1.0], [1.0 + 2 ** -9, 0.0]],
-    # Both round to 1 again; row 0's exact logit beats row 1's rough one, so only the bound stops
-    # the screen from declaring row 0 the winner.
-    [[1.0 + 2 ** -10, 0.0], [1.0 + 2 ** -8 - 2 ** -12, 0.0]],
+    # int8 ranks row 0 above row 1 although row 1's float32 logit is higher.
+    [[1.0, 1.0], [1.0 + 2 ** -7, 0.5]],
+    # The same, and row 0's exact logit also beats row 1's rough one, so only the bound stops the
+    # screen from declaring row 0 the winner.
+    [[1.0, 1.0], [1.0 + 2 ** -8, 0.5]],
 ])
-def test_screen_recomputes_in_float32_when_bfloat16_cannot_rank_the_rows(rows):
+def test_screen_recomputes_in_float32_when_int8_cannot_rank_the_rows(rows):
     table = np.zeros((50, 8), "float32")
     table[:2, :2] = rows
     table[2:, 2] = 1.0
     hidden = np.array([[4.0] + [0.0] * 7], "float32")
-    rough = hidden @ tf.cast(tf.cast(table, tf.bfloat16), tf.float32).numpy().T
-    assert rough[0, 0] == rough[0, 1] and (hidden @ table.T).argmax() == 1
+    quantized, scale, _ = (np.asarray(t) for t in screen_of(table))
+    rough, exact = hidden @ (quantized * scale[:, None]).T, hidden @ table.T
+    assert rough[0, 0] > rough[0, 1] and exact[0, 1] > exact[0, 0]
     assert list(_screened(hidden, table, candidates=1)) == [1]
 
 
@@ -60,8 +61,9 @@ def test_single_row_float32_greedy_is_screened_and_keeps_the_reference_ids():
     output = screened.generate_ids(*single, max_new_tokens=12).numpy()
     np.testing.assert_array_equal(output[0, length:], REF["gpt2_greedy"][1, ids.shape[1]:])
     graph = next(iter(screened._compiled.values())).get_concrete_function().graph.as_graph_def()
-    ops_used = {node.op for function in graph.library.function for node in function.node_def}
-    assert "XlaOptimizationBarrier" in ops_used  # the screen ran (its barrier is in the loop)
+    nodes = [*graph.node, *(node for function in graph.library.function for node in function.node_def)]
+    casts = {node.attr["DstT"].type for node in nodes if node.op == "Cast"}
+    assert tf.int8.as_datatype_enum in casts  # the screen ran: it quantizes the table to int8
     penalised = dict(max_new_tokens=12, repetition_penalty=1.3, no_repeat_ngram_size=2)
     np.testing.assert_array_equal(screened.generate_ids(*single, **penalised),
                                   Generator(gpt2, screen=False).generate_ids(*single, **penalised))

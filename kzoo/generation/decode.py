@@ -131,7 +131,7 @@ def sampling_step(decoder, config: GenerationConfig, seed_generator=None, screen
     Everything that depends on the prompt lives in the state, so one compiled step serves every
     prompt; the compiled loop and the streaming iterator both run it. `screened` (greedy with a
     tied head) picks tokens with `kzoo.generation.screen.screened_argmax`: the same tokens from
-    half the reads of the vocabulary table."""
+    a quarter of the reads of the vocabulary table."""
     vocabulary = decoder.config.vocab_size
     if screened and (config.method != "greedy" or decoder.output_table() is None):
         raise ValueError(f"screened decoding needs method='greedy' (got {config.method!r}) and a decoder whose LM "
@@ -219,7 +219,9 @@ def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
         live_scores, live_order = ops.top_k(ops.where(is_end, -2e9, top_scores), beams)
         keep_rows = ops.reshape(ops.take_along_axis(rows, live_order, axis=1), (-1,))
         tokens = ops.reshape(ops.take_along_axis(candidate_tokens, live_order[:, :, None], axis=1), (-1, total))
-        cache = keras.tree.map_structure(lambda c: ops.take(c, keep_rows, axis=0), cache)
+        heads = decoder.config.num_heads
+        cache_rows = ops.reshape(keep_rows[:, None] * heads + ops.arange(heads)[None, :], (-1,))
+        cache = keras.tree.map_structure(lambda c: ops.take(c, cache_rows, axis=0), cache)
         next_tokens = ops.reshape(ops.take_along_axis(token, live_order, axis=1), (-1,))
         if config.repetition_penalty != 1.0:
             seen = ops.logical_or(ops.take(seen, keep_rows, axis=0), ops.one_hot(next_tokens, vocabulary) > 0)

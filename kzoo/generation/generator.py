@@ -33,7 +33,7 @@ class Generator:
         """`precision="bfloat16"` decodes with a bfloat16 copy of the weights: faster where products
         run natively in bfloat16 (AVX-512 BF16 / AMX CPUs, GPUs), far slower on AVX2 CPUs
         (tools/bench.py); logits can differ slightly from float32, so it is opt-in.
-        `screen`: float32 greedy decoding of one row reads the vocabulary table through a bfloat16
+        `screen`: float32 greedy decoding of one row reads the vocabulary table through an int8
         screen (`kzoo.generation.screen`), with float32 greedy's tokens; `False` reads it in float32."""
         if precision not in ("float32", "bfloat16"):
             raise ValueError(f"precision={precision!r} is invalid: expected 'float32' or 'bfloat16'.")
@@ -63,8 +63,8 @@ class Generator:
         return self._compiled[key](tf.cast(token_ids, tf.int32), tf.cast(padding_mask, tf.int32))
 
     def _screened(self, config, xla):
-        # The bfloat16 screen pays where one row's step is bound by reading float32 weights, under
-        # XLA; oneDNN's bfloat16 products are slow on CPUs without AVX-512 (96 vs 10 ms a row).
+        # The screen pays where one row's step is bound by reading float32 weights, under XLA,
+        # which converts the int8 table inside its product; oneDNN would convert it to float32 first.
         return (self.screen and xla and self.precision == "float32" and config.method == "greedy"
                 and self.decoder.output_table() is not None)
 
@@ -94,7 +94,8 @@ class Generator:
         if config not in self._streaming:
             # The step's input signature is the state traced with a dynamic batch and prompt length,
             # so each setting compiles once for every prompt.
-            # No screen here: its table copy would cross every step's call (21.9 vs 45.7 tokens/s).
+            # No screen here: its table copy would cross every step's call (with a bfloat16 screen,
+            # 21.9 vs 45.7 tokens/s).
             start = tf.function(lambda i, m: initial_state(self.decoder, i, m, config), input_signature=[IDS, IDS])
             state_spec = tf.nest.map_structure(tf.TensorSpec.from_tensor, start.get_concrete_function().structured_outputs)
             step, running = sampling_step(self.decoder, config, self.seed_generator)
