@@ -67,3 +67,14 @@ def test_single_row_float32_greedy_is_screened_and_keeps_the_reference_ids():
     penalised = dict(max_new_tokens=12, repetition_penalty=1.3, no_repeat_ngram_size=2)
     np.testing.assert_array_equal(screened.generate_ids(*single, **penalised),
                                   Generator(gpt2, screen=False).generate_ids(*single, **penalised))
+
+
+def test_screened_ties_go_to_the_lowest_id_whatever_order_the_candidates_come_in():
+    table = np.zeros((50, 8), "float32")
+    table[3, :2], table[5, :2] = [1.0, 0.5], [1.0, 0.0]  # the same logit for this hidden state
+    table[6:, 2] = 1.0
+    hidden = np.array([[4.0] + [0.0] * 7], "float32")
+    quantized, scale, error = (np.asarray(t) for t in screen_of(table))
+    caps = hidden @ (quantized * scale[:, None]).T + 4.0 * error
+    assert caps[0, 5] > caps[0, 3]  # int8 rounds row 5 up more: it leads the candidates
+    assert list(_screened(hidden, table, candidates=2)) == [3] == list((hidden @ table.T).argmax(-1))

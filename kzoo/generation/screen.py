@@ -70,12 +70,17 @@ def screened_argmax(hidden, table, screen, process=lambda logits: logits, candid
     batch, vocabulary = ops.shape(rough)[0], ops.shape(rough)[1]
     positions = ops.stack([ops.repeat(ops.arange(batch), candidates), ops.reshape(rows, (-1,))], axis=1)
     scores = process(ops.scatter_update(ops.full((batch, vocabulary), NEG_INF), positions, ops.reshape(exact, (-1,))))
+    candidate_scores = ops.take_along_axis(scores, rows, axis=1)
+    best = ops.max(candidate_scores, axis=-1, keepdims=True)
     # The cap of the rest, not the (k+1)-th top_k value: XLA keeps top_k as its fast TopK kernel
     # only when every use of it starts at 0 (with the (k+1)-th value it sorted the whole vocabulary).
     rest = ops.scatter_update(upper, positions, ops.full((batch * candidates,), NEG_INF))
-    proven = ops.all(ops.max(scores, axis=-1) > ops.max(rest, axis=-1))
+    proven = ops.all(best[:, 0] > ops.max(rest, axis=-1))
+    # The lowest id among the best candidates, as `first_max` would pick from the whole row; read
+    # from the candidates, it spares a pass over the vocabulary (0.2 of 8 ms a step).
+    winner = ops.cast(ops.min(ops.where(candidate_scores == best, rows, vocabulary), axis=-1), "int32")
 
     def full_product():
-        return process(ops.matmul(hidden, ops.transpose(ops.cast(table, "float32"))))
+        return first_max(process(ops.matmul(hidden, ops.transpose(ops.cast(table, "float32")))))
 
-    return first_max(ops.cond(proven, lambda: scores, full_product))
+    return ops.cond(proven, lambda: winner, full_product)

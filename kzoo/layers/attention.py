@@ -26,8 +26,8 @@ class SelfAttention(keras.layers.Layer):
     """Multi-head self-attention: `keras.ops.dot_product_attention`, or written out for dropout and the cache.
 
     Q, K and V come from one fused projection (one matmul instead of three).
-    With a `cache` pair (keys, values), each (batch, heads, max_length, head_size),
-    the new keys and values are written at `cache_index` and attention runs over
+    With a `cache` pair (keys, values), each (batch · heads, max_length, head_size) (see
+    `kzoo.layers.kv_cache`), the new keys and values are written at `cache_index` and attention runs over
     the whole cache; the call then returns `(output, updated_cache)`. `in_place_cache=True`
     lets TensorFlow overwrite the cache passed in (see `write_cache`). With `query_positions`
     (batch, n), only those positions attend (over every key): the output is (batch, n, hidden).
@@ -74,9 +74,11 @@ class SelfAttention(keras.layers.Layer):
             length = ops.shape(query_positions)[1]
         mask = attention_mask(padding_mask, length, self.causal, cache_index)
         if cache is not None:
-            cache = tuple(write_cache(c, ops.transpose(t, (0, 2, 1, 3)), cache_index, in_place_cache)
+            rows = (batch * self.num_heads, length, self.head_size)
+            cache = tuple(write_cache(c, ops.reshape(ops.transpose(t, (0, 2, 1, 3)), rows), cache_index, in_place_cache)
                           for c, t in zip(cache, (key, value)))
-            out = self._attend(query, *cache, mask, training, heads_first=True)
+            heads = (batch, self.num_heads, -1, self.head_size)
+            out = self._attend(query, *(ops.reshape(c, heads) for c in cache), mask, training, heads_first=True)
         elif training and self.dropout > 0:
             out = self._attend(query, key, value, mask, training)
         else:

@@ -39,9 +39,10 @@ class Decoder(Backbone):
         return self.embedding.token_embedding(hidden_states, reverse=True)
 
     def init_cache(self, batch_size, max_length, dtype="float32"):
-        """A zero key/value cache: per layer a (keys, values) pair, each (batch, heads, max_length, head_size)."""
+        """A zero key/value cache: per layer a (keys, values) pair, each (batch · heads, max_length,
+        head_size), a sequence's heads in consecutive rows (see `kzoo.layers.kv_cache`)."""
         c = self.config
-        shape = (batch_size, c.num_heads, max_length, c.head_size)
+        shape = (batch_size * c.num_heads, max_length, c.head_size)
         return tuple((ops.zeros(shape, dtype), ops.zeros(shape, dtype)) for _ in range(c.num_layers))
 
     def call_with_cache(self, token_ids, padding_mask, cache, cache_index, in_place=False):
