@@ -235,14 +235,25 @@ def test_dense_equals_keras_dense_and_keeps_its_one_row_product_apart_under_xla(
 
     x = rng.normal(size=(1, 1, 64)).astype("float32")
     layers = {"keras": keras.layers.Dense(256, activation="relu"), "kzoo": Dense(256, activation="relu")}
-    fused = {}
+    fused, gradients = {}, {}
     for name, layer in layers.items():
         layer.build(x.shape)
         layer.set_weights([rng.normal(size=(64, 256)).astype("float32"), rng.normal(size=256).astype("float32")]
                           if name == "keras" else layers["keras"].get_weights())
-        compiled = tf.function(layer, jit_compile=True)
-        np.testing.assert_allclose(compiled(x), layers["keras"](x), rtol=1e-5, atol=1e-5)
-        hlo = compiled.experimental_get_compiler_ir(x)(stage="optimized_hlo")
+
+        @tf.function(jit_compile=True)
+        def call_and_gradient(x, layer=layer):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x)
+                loss = tf.reduce_sum(y ** 2)
+            return y, tape.gradient(loss, x)
+
+        y, gradients[name] = call_and_gradient(tf.constant(x))
+        np.testing.assert_allclose(y, layers["keras"](x), rtol=1e-5, atol=1e-5)
+        hlo = tf.function(layer, jit_compile=True).experimental_get_compiler_ir(x)(stage="optimized_hlo")
         fused[name] = "dot_add_fusion" in hlo
     # XLA:CPU runs a product fused with its bias add on one core (kzoo.layers.backend.unfused_product).
     assert fused == {"keras": True, "kzoo": False}
+    np.testing.assert_allclose(gradients["kzoo"], gradients["keras"], rtol=1e-5)  # the barrier passes gradients
+    assert np.abs(gradients["keras"]).max() > 1

@@ -29,8 +29,8 @@ def write_cache(cache, update, index, in_place=False):
         return ops.slice_update(cache, [0, index, 0], update)
     import tensorflow as tf
 
-    rows, length, size = (tf.shape(cache)[i] for i in range(3))
-    rows = tf.range(rows)[:, None] * length + index + tf.range(tf.shape(update)[1])[None, :]
+    count, length, size = (tf.shape(cache)[i] for i in range(3))
+    rows = tf.range(count)[:, None] * length + index + tf.range(tf.shape(update)[1])[None, :]
     flat = tf.raw_ops.InplaceUpdate(x=tf.reshape(cache, (-1, size)), i=tf.reshape(rows, (-1,)),
                                     v=tf.reshape(update, (-1, size)))
     return tf.reshape(flat, tf.shape(cache))
