@@ -1,8 +1,9 @@
 """The few Keras layers every kzoo model is made of."""
 
 from kzoo.layers.attention import SelfAttention, attention_mask
+from kzoo.layers.dense import Dense
 from kzoo.layers.embedding import TransformerEmbedding
 from kzoo.layers.layer_norm import LayerNorm
 from kzoo.layers.transformer_block import TransformerBlock
 
-__all__ = ["LayerNorm", "SelfAttention", "TransformerBlock", "TransformerEmbedding", "attention_mask"]
+__all__ = ["Dense", "LayerNorm", "SelfAttention", "TransformerBlock", "TransformerEmbedding", "attention_mask"]
