@@ -142,15 +142,15 @@ def generate(impl, batch, method="greedy", new_tokens=128, prompt_length=16, pre
     if impl == "kzoo":
         import kzoo
         from kzoo.generation import Generator
+        from kzoo.generation.screen import screen_of
         generator = Generator(kzoo.build_decoder("gpt2_small", **GPT_6L), precision=precision, screen=screen)
         options = dict(max_new_tokens=new_tokens, method=method, num_beams=4)
         call = lambda: generator.generate_ids(prompt, np.ones_like(prompt), **options).numpy()  # noqa: E731
         weights = generator.decoder.weights
-        # The screen reads the float32 vocabulary table as int8 (1 of its 4 bytes per weight), and
-        # two float32 numbers per row.
+        # A screened step reads what `screen_of` makes instead of the float32 vocabulary table.
         screened = generator._screened(generator.config(**options), xla=generator._use_xla(batch))
-        rows, width = generator.decoder.output_table().shape
-        unread = rows * (3 * width - 2 * 4) if screened else 0
+        table = generator.decoder.output_table()
+        unread = table.numpy().nbytes - sum(t.numpy().nbytes for t in screen_of(table)) if screened else 0
     else:
         import keras_hub
         backbone = keras_hub.models.GPT2Backbone(vocabulary_size=50257, num_layers=6, num_heads=8, hidden_dim=512,

@@ -73,7 +73,8 @@ class Generator:
         # One row compiles with XLA, more rows run oneDNN's kernels. On a 2-core AVX-512 CPU XLA
         # decoded one bfloat16 row 1.8x faster than oneDNN, lost one float32 row (87 vs 101
         # tokens/s) and lost from 4 rows on (8 bfloat16 rows: 302 vs 564). On a 2-core AVX2 EPYC it
-        # wins one float32 row too (72 vs 48 tokens/s; 78-82 with the screen), so one row always uses it.
+        # wins one float32 row too (72 vs 48 tokens/s; 98 now, with the screen and the unfused dense
+        # products), so one row always uses it.
         return rows == 1
 
     def __call__(self, prompts, **options) -> list[str]:

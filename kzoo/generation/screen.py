@@ -27,7 +27,7 @@ ACCUMULATION = 2.0 ** -12
 
 def screen_of(table):
     """What a screened step reads: the table in int8, each row's scale, and each row's error bound
-    (the norm of what int8 loses, plus float32 accumulation), all per unit of |h|."""
+    per unit of |h| (the norm of what int8 loses, plus float32 accumulation)."""
     table = ops.cast(table, "float32")
     ones = ops.ones((ops.shape(table)[1], 1))
 
