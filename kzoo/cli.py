@@ -77,14 +77,21 @@ def _generate(args):
 
 def _export(args):
     from kzoo import export
-    from kzoo.recipes import load_run
+    from kzoo.recipes import load_run, load_run_config
+    from kzoo.recipes.run_config import RUN_FILE
 
+    export.check_model_name(args.name)
     task, tokenizer = load_run(args.run_dir)
+    run_file = os.path.join(args.run_dir, RUN_FILE)
+    pair = os.path.exists(run_file) and bool(load_run_config(run_file).data.pair_column)
     version = export.export_saved_model(task, tokenizer, os.path.join(args.saved_models, args.name),
-                                        sequence_length=args.sequence_length,
+                                        sequence_length=args.sequence_length, pair=pair,
                                         end_token_id=tokenizer.token_to_id("[SEP]"), precision=args.precision,
                                         jit_compile=args.xla)
-    print(f"exported {version} ({len(export.check_serving_ops(version))} ops, all TF / TF Text)")
+    inputs = "text, text_pair" if pair else "the model's text inputs"
+    length = export.serving_length(task, args.sequence_length)
+    print(f"exported {version} ({len(export.check_serving_ops(version))} ops, all TF / TF Text; "
+          f"serving_default takes {inputs}; sequence length {length})")
 
 
 def _convert(args):
@@ -152,7 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir")
     export.add_argument("--name", required=True)
     export.add_argument("--saved-models", default="saved_models")
-    export.add_argument("--sequence-length", type=int, default=128)
+    export.add_argument("--sequence-length", type=int,
+                        help="tokens per input (default: the model's max_positions); for a "
+                             "causal LM, tokens per prompt (default: half of max_positions, the "
+                             "rest is room for new tokens)")
     export.add_argument("--precision", default="float32",
                         help="a Keras dtype policy for the exported copy: bfloat16, mixed_float16, ...")
     export.add_argument("--xla", action="store_true", help="compile the model part of each signature with XLA")

@@ -88,20 +88,24 @@ def finetune_classifier(workdir, backbone, tokenizer, epochs, learning_rate):
 
 
 def export_and_serve(classifier, lm, tokenizer):
-    _step("5. export raw-text SavedModels (TF Serving layout) and query them from a fresh process")
+    _step("5. export raw-text SavedModels (TF Serving layout) and query them from a fresh process, "
+          "through TF Serving's session loader")
     classifier_dir = export.export_saved_model(classifier, tokenizer, "saved_models/quickstart_sst2",
                                                sequence_length=SEQUENCE_LENGTH)
     lm_dir = export.export_saved_model(lm, tokenizer, "saved_models/quickstart_gpt", sequence_length=32,
                                        end_token_id=tokenizer.token_to_id("[SEP]"))
     for version_dir in (classifier_dir, lm_dir):
+        replies = export.replay_warmup_in_fresh_process(version_dir)["session"]
         print(f"exported {version_dir}: {len(export.check_serving_ops(version_dir))} graph ops, "
-              f"all TensorFlow / TF Text")
-    outputs = export.predict_in_fresh_process(classifier_dir, {"text": REVIEWS})
+              f"all TensorFlow / TF Text; {len(replies)} warmup requests answered by the session "
+              "loader (tf.compat.v1.saved_model.loader: TF Serving's C++ LoadSavedModel path)")
+    outputs = export.predict_in_fresh_process(classifier_dir, {"text": REVIEWS}, loader="session")
     for review, label, probs in zip(REVIEWS, outputs["labels"], outputs["probabilities"]):
         print(f"  {SENTIMENT[label]:8s} p={max(probs):.2f}  {review}")
     request = {"prompt": ["the lobster is"], "max_new_tokens": 12, "method": "greedy", "temperature": 1.0,
                "top_k": 0, "top_p": 1.0, "seed": 0}
-    print(f"  generate: 'the lobster is' → {export.predict_in_fresh_process(lm_dir, request)['text'][0]!r}")
+    continuation = export.predict_in_fresh_process(lm_dir, request, loader="session")["text"][0]
+    print(f"  generate: 'the lobster is' → {continuation!r}")
 
 
 def run_quickstart(workdir="runs/quickstart", pretrain_steps=400, lm_steps=200, finetune_epochs=3, init_from=None):

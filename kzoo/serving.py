@@ -7,16 +7,35 @@ Example:
 """
 
 import json
+import urllib.error
+import urllib.parse
 import urllib.request
 
 
+class ServingError(ConnectionError):
+    """A TF Serving request that failed: the message names the URL and the model."""
+
+
 def rest_predict(base_url, model, inputs: dict, signature="serving_default", version=None, timeout=30) -> dict:
-    """POSTs `{"signature_name", "inputs"}` to `/v1/models/<model>[/versions/<v>]:predict`; returns outputs."""
-    path = f"{base_url.rstrip('/')}/v1/models/{model}" + (f"/versions/{version}" if version else "") + ":predict"
+    """POSTs `{"signature_name", "inputs"}` to `/v1/models/<model>[/versions/<v>]:predict` (names
+    URL-encoded); returns outputs. Raises `ServingError` naming the URL and the model when the
+    server refuses or cannot be reached."""
+    version_path = f"/versions/{urllib.parse.quote(str(version), safe='')}" if version else ""
+    name = urllib.parse.quote(model, safe="")
+    url = f"{base_url.rstrip('/')}/v1/models/{name}{version_path}:predict"
     body = json.dumps({"signature_name": signature, "inputs": inputs}).encode()
-    request = urllib.request.Request(path, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())["outputs"]
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())["outputs"]
+    except urllib.error.HTTPError as error:
+        detail = error.read().decode("utf-8", "replace").strip()
+        message = f"{url}: model {model!r} answered HTTP {error.code}: {detail}"
+        raise ServingError(message) from error
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise ServingError(f"{url}: cannot reach TF Serving for model {model!r} ({reason}); is "
+                           "tensorflow_model_server running there (tools/serve.sh)?") from error
 
 
 def grpc_predict(address, model, inputs: dict, signature="serving_default", timeout=30) -> dict:

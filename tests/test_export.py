@@ -1,4 +1,5 @@
-"""Raw-text SavedModels: signatures, TF-Serving op coverage, fresh-process parity, layout, bad requests."""
+"""Raw-text SavedModels: signatures, TF-Serving op coverage, layout, warmup records, bad text.
+(Every export kind through both loaders in a fresh process: test_serving.py.)"""
 
 import shutil
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import kzoo
-from kzoo.export import check_serving_ops, export_saved_model, predict_in_fresh_process, write_models_config
+from kzoo.export import check_serving_ops, export_saved_model, write_models_config
 from kzoo.export.layout import publish
 from kzoo.export.op_check import graph_ops
 from kzoo.export.warmup import read_warmup_requests
@@ -42,14 +43,6 @@ def _keras_probabilities(classifier, tokenizer, texts, pair=None):
     return tf.nn.softmax(classifier(inputs)).numpy()
 
 
-def test_fresh_process_with_only_tf_and_tf_text_matches_keras(exported, classifier, tokenizer):
-    outputs = predict_in_fresh_process(exported, {"text": TEXTS})
-    expected = _keras_probabilities(classifier, tokenizer, TEXTS)
-    np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5)
-    assert outputs["labels"] == [["neg", "neutral", "pos"][i] for i in expected.argmax(-1)]
-    assert outputs["label_ids"] == expected.argmax(-1).tolist()
-
-
 def test_embed_signature_gives_pooled_and_unit_mean_embeddings(exported, classifier, tokenizer):
     outputs = tf.saved_model.load(str(exported)).signatures["embed"](text=tf.constant(TEXTS[:2]))
     inputs = TextPairEncoder(tokenizer, 32)(tf.constant(TEXTS[:2]))
@@ -78,8 +71,8 @@ def test_vocabulary_is_stored_in_assets(exported, tokenizer):
 
 
 def test_versions_are_integers_and_never_overwritten(classifier, tokenizer, tmp_path):
-    first = export_saved_model(classifier, tokenizer, tmp_path / "clf", sequence_length=32)
-    second = export_saved_model(classifier, tokenizer, tmp_path / "clf", sequence_length=32)
+    first = export_saved_model(classifier.backbone, tokenizer, tmp_path / "clf", sequence_length=32)
+    second = export_saved_model(classifier.backbone, tokenizer, tmp_path / "clf", sequence_length=32)
     assert (first.name, second.name) == ("1", "2")
     staging = tmp_path / "staging"
     staging.mkdir()
@@ -120,20 +113,6 @@ def test_classify_signature_takes_tf_examples_for_tf_servings_classify_api(expor
     assert out["classes"].numpy().tolist() == [[b"neg", b"neutral", b"pos"]] * len(TEXTS)
 
 
-def test_regress_signature_for_regression_heads(tokenizer, tmp_path):
-    keras.utils.set_random_seed(0)
-    regressor = Classifier(kzoo.build_encoder("bert_tiny", vocab_size=tokenizer.vocabulary_size(), max_positions=32),
-                           num_classes=1)
-    version = export_saved_model(regressor, tokenizer, tmp_path / "sts", sequence_length=32, pair=True)
-    assert _method_names(version)["regress"] == "tensorflow/serving/regress"
-    pairs = dict(text=["a man is eating", "a dog runs"], text_pair=["a man eats food", "the cat sleeps"])
-    out = tf.saved_model.load(str(version)).signatures["regress"](inputs=_examples(**pairs))
-    inputs = TextPairEncoder(tokenizer, 32)(tf.constant(pairs["text"]), tf.constant(pairs["text_pair"]))
-    np.testing.assert_allclose(out["outputs"], regressor(inputs)[:, 0], atol=1e-5)
-    fresh = predict_in_fresh_process(version, pairs)  # serving_default on the same pairs
-    assert fresh["score"] == pytest.approx(out["outputs"].numpy().tolist(), abs=1e-5)
-
-
 def test_models_config_lists_every_model(tmp_path):
     config = write_models_config(tmp_path, ["sst2", "gpt"]).read_text()
     assert config.count("config {") == 2 and "base_path: '/models/gpt'" in config
@@ -144,7 +123,9 @@ def test_models_config_lists_every_model(tmp_path):
     assert "max_batch_size" in (tmp_path / "batching.config").read_text()
 
 
-@pytest.mark.skipif(not shutil.which("tensorflow_model_server"), reason="tensorflow_model_server is not on PATH")
+@pytest.mark.skipif(not shutil.which("tensorflow_model_server"),
+                    reason="tensorflow_model_server is not on PATH; test_serving.py's session-loader tests "
+                           "(TF Serving's C++ LoadSavedModel path, in a fresh process) stand in for it")
 def test_live_tf_serving_answers_rest_and_grpc(exported, tmp_path):
     import subprocess
     import time
@@ -180,41 +161,3 @@ def test_bad_requests_get_defined_outputs(exported, classifier, tokenizer):
     np.testing.assert_allclose(broken["probabilities"], replaced["probabilities"], atol=1e-6)
 
 
-def test_pair_classifier_signature(classifier, tokenizer, tmp_path):
-    version = export_saved_model(classifier, tokenizer, tmp_path / "pairs", sequence_length=32, pair=True)
-    outputs = predict_in_fresh_process(version, {"text": ["who wrote it?"], "text_pair": ["it was written by me"]})
-    expected = _keras_probabilities(classifier, tokenizer, ["who wrote it?"], ["it was written by me"])
-    np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5)
-
-
-def test_fill_mask_signature_ranks_tokens_like_keras(tokenizer, tmp_path):
-    from kzoo.tasks import MaskedLMPretrainer
-    keras.utils.set_random_seed(0)
-    pretrainer = MaskedLMPretrainer(kzoo.build_encoder("bert_tiny", vocab_size=tokenizer.vocabulary_size(),
-                                                       max_positions=32))
-    version = export_saved_model(pretrainer, tokenizer, tmp_path / "mlm", sequence_length=32)
-    texts = ["the [MASK] is blue", "a [MASK] of the game"]
-    outputs = predict_in_fresh_process(version, {"text": texts}, signature="fill_mask")
-    inputs = TextPairEncoder(tokenizer, 32)(tf.constant(texts))
-    position = np.argmax(inputs["token_ids"].numpy() == tokenizer.token_to_id("[MASK]"), axis=1)
-    logits = pretrainer({**inputs, "mask_positions": tf.constant(position[:, None], tf.int32)})["mlm"][:, 0]
-    probabilities = tf.nn.softmax(logits).numpy()
-    expected = np.argsort(-probabilities, axis=1)[:, :5]
-    assert outputs["token_ids"] == expected.tolist()
-    np.testing.assert_allclose(outputs["scores"], np.take_along_axis(probabilities, expected, 1), atol=1e-5)
-    assert outputs["tokens"][0] == [tokenizer.id_to_token(int(i)) for i in expected[0]]
-    check_serving_ops(version)
-
-
-def test_xla_and_bfloat16_exports_answer_like_the_float32_one(classifier, tokenizer, tmp_path):
-    expected = _keras_probabilities(classifier, tokenizer, TEXTS)
-    xla = export_saved_model(classifier, tokenizer, tmp_path / "xla", sequence_length=32, jit_compile=True)
-    check_serving_ops(xla)
-    np.testing.assert_allclose(predict_in_fresh_process(xla, {"text": TEXTS})["probabilities"], expected, atol=1e-5)
-    bf16 = export_saved_model(classifier, tokenizer, tmp_path / "bf16", sequence_length=32, precision="bfloat16")
-    outputs = predict_in_fresh_process(bf16, {"text": TEXTS})
-    np.testing.assert_allclose(outputs["probabilities"], expected, atol=2e-2)
-    assert np.asarray(outputs["probabilities"]).dtype == np.float64  # float32 on the wire, not bfloat16
-    dtypes = tf.train.load_checkpoint(str(bf16 / "variables" / "variables")).get_variable_to_dtype_map()
-    backbone = [d for k, d in dtypes.items() if k.endswith("VARIABLE_VALUE") and not k.startswith("model/head/")]
-    assert set(backbone) == {tf.bfloat16}  # the encoder is stored in bfloat16: half the bytes to serve

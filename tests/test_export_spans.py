@@ -61,9 +61,20 @@ def expected_entities(model, tokenizer, text):
     return sorted((kind, words[start][1], words[end - 1][2]) for kind, start, end in entities(tags))
 
 
-def test_token_classifier_signature_returns_entities_with_character_offsets(tokenizer, tmp_path):
+@pytest.fixture(scope="module")
+def ner(tokenizer, tmp_path_factory):
     model = TokenClassifier(_encoder(tokenizer), label_names=CONLL_LABELS)
-    version = export_saved_model(model, tokenizer, tmp_path / "ner", sequence_length=LENGTH)
+    return model, export_saved_model(model, tokenizer, tmp_path_factory.mktemp("ner") / "ner", sequence_length=LENGTH)
+
+
+@pytest.fixture(scope="module")
+def qa(tokenizer, tmp_path_factory):
+    model = SpanQA(_encoder(tokenizer))
+    return model, export_saved_model(model, tokenizer, tmp_path_factory.mktemp("qa") / "qa", sequence_length=LENGTH)
+
+
+def test_token_classifier_signature_returns_entities_with_character_offsets(tokenizer, ner):
+    model, version = ner
     check_serving_ops(version)
     outputs = predict_in_fresh_process(version, {"text": SENTENCES})
     found = 0
@@ -97,9 +108,8 @@ def expected_answer(model, tokenizer, question, context, max_answer_length=30):
     return context[begin:finish], begin, finish, score
 
 
-def test_question_answering_signature_returns_the_best_span(tokenizer, tmp_path):
-    model = SpanQA(_encoder(tokenizer))
-    version = export_saved_model(model, tokenizer, tmp_path / "qa", sequence_length=LENGTH)
+def test_question_answering_signature_returns_the_best_span(tokenizer, qa):
+    model, version = qa
     questions = ["Who rejected the call?", "Where?", "What is long?"]
     contexts = ["The EU rejected Germany's call to boycott British lamb.", "Zürich 東京 is naïve , said Peter .",
                 "word " * 40]
@@ -113,12 +123,9 @@ def test_question_answering_signature_returns_the_best_span(tokenizer, tmp_path)
     assert empty["answer"].numpy().tolist() == [b""] and int(empty["start"][0]) == -1 and float(empty["score"][0]) == 0
 
 
-def test_span_signatures_answer_an_empty_batch(tokenizer, tmp_path):
-    ner = export_saved_model(TokenClassifier(_encoder(tokenizer), label_names=CONLL_LABELS), tokenizer,
-                             tmp_path / "ner", sequence_length=LENGTH)
-    out = tf.saved_model.load(str(ner)).signatures["serving_default"](text=tf.constant([], tf.string))
+def test_span_signatures_answer_an_empty_batch(ner, qa):
+    out = tf.saved_model.load(str(ner[1])).signatures["serving_default"](text=tf.constant([], tf.string))
     assert out["entity_labels"].shape[0] == 0
-    qa = export_saved_model(SpanQA(_encoder(tokenizer)), tokenizer, tmp_path / "qa", sequence_length=LENGTH)
-    out = tf.saved_model.load(str(qa)).signatures["serving_default"](
+    out = tf.saved_model.load(str(qa[1])).signatures["serving_default"](
         question=tf.constant([], tf.string), context=tf.constant([], tf.string))
     assert out["answer"].shape == (0,)

@@ -8,6 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS_DIR="$(pwd)/saved_models"
 if [[ "${1:-}" == "--docker" ]]; then BASE=/models; else BASE="$MODELS_DIR"; fi
+if [[ "${1:-}" != "--docker" ]] && ! command -v tensorflow_model_server >/dev/null; then
+  echo "tools/serve.sh: tensorflow_model_server is not on PATH. Either run the official container" >&2
+  echo "  (tools/serve.sh --docker, image tensorflow/serving:2.20.0-gpu, or tensorflow/serving:2.20.0 on CPU)," >&2
+  echo "  or install the release binary: the tensorflow-model-server apt package from" >&2
+  echo "  https://storage.googleapis.com/tensorflow-serving-apt (see tensorflow.org/tfx/serving/setup)." >&2
+  exit 127
+fi
 python -c "
 import pathlib, sys
 from kzoo.export import write_models_config

@@ -1,8 +1,21 @@
 """TF Serving's directory layout: `<base>/<name>/<version>/`, integer versions, never overwritten."""
 
 import os
+import re
 import shutil
 from pathlib import Path
+
+# One path segment that TF Serving's config, its REST URLs and every file system take as it is.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_model_name(name) -> str:
+    """`name` if it is one safe path segment (letters, digits, `.`, `_`, `-`, not starting with a
+    dot); otherwise ValueError. Refuses `../x`, absolute paths and the empty name."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
+        raise ValueError(f"model name {name!r} is invalid: use one path segment of letters, "
+                         "digits, '.', '_' and '-', starting with a letter or digit (e.g. sst2).")
+    return name
 
 
 def next_version_dir(model_dir) -> Path:
@@ -26,6 +39,8 @@ def write_models_config(base_dir, names, batching=True, base_path="/models") -> 
     """Writes `models.config` (one entry per model, found under `base_path` as the server sees it)
     and, with `batching`, `batching.config`."""
     base_dir = Path(base_dir)
+    for name in names:
+        check_model_name(name)
     entries = "".join(
         f"  config {{\n    name: '{name}'\n    base_path: '{base_path}/{name}'\n    model_platform: 'tensorflow'\n"
         f"    model_version_policy {{ latest {{ num_versions: 2 }} }}\n  }}\n" for name in names)

@@ -1,5 +1,6 @@
 """One call from a trained task to a versioned, raw-text SavedModel that TF Serving loads."""
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -7,95 +8,121 @@ import keras
 import tensorflow as tf
 
 from kzoo.export.layout import next_version_dir, publish
-from kzoo.export.signatures import (SERVING_METHODS, classifier_signatures, embedder_signatures,
-                                    fill_mask_signatures, generator_signatures)
-from kzoo.export.span_signatures import question_answering_signatures, token_classifier_signatures
+from kzoo.export.signatures import SERVING_METHODS
+from kzoo.export.task_exports import ExportSettings, endpoints_of, generates
 from kzoo.export.warmup import write_warmup_requests
-from kzoo.text.encoder_inputs import TextPairEncoder
-
-GENERATE_WARMUP = {"prompt": ["kzoo warmup request"], "max_new_tokens": 4, "method": "greedy",
-                   "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": 0}
 
 
-def export_saved_model(task, tokenizer, model_dir, sequence_length=128, pair=False, end_token_id=None,
-                       precision="float32", jit_compile=False, warmup_texts=("kzoo warmup request",)) -> Path:
+def export_saved_model(
+    task,
+    tokenizer,
+    model_dir,
+    sequence_length=None,
+    pair=False,
+    end_token_id=None,
+    precision="float32",
+    jit_compile=False,
+    warmup_texts=("kzoo warmup request",),
+    signatures=None,
+) -> Path:
     """Writes `model_dir/<next version>/` with raw-text signatures and warmup requests.
 
-    By task: `Classifier` → `serving_default` (labels and probabilities, or `score`) + `embed`;
-    `TokenClassifier` → `serving_default` (entities with character offsets) + `embed`; `SpanQA` →
-    `serving_default` (question, context → answer and its offsets) + `embed`; `MaskedLMPretrainer`
-    → `serving_default` = fill_mask + `embed`; `CausalLM` → `serving_default` = generate (prompts up
-    to `sequence_length` tokens; pass `end_token_id`); an `Encoder` → `embed`.
+    By task: `Classifier` → `serving_default` (labels and probabilities, or `score`) + `classify`
+    (or `regress`) + `embed`; `TokenClassifier` → `serving_default` (entities with character
+    offsets) + `embed`; `SpanQA` → `serving_default` (question, context → answer, offsets)
+    + `embed`; `MaskedLMPretrainer` → `serving_default` = `fill_mask` + `embed`; `CausalLM` →
+    `serving_default` = generate (pass `end_token_id`); an `Encoder` or `Embedder` → `embed`.
 
-    `precision` exports a copy under that Keras dtype policy ("bfloat16", "mixed_float16", ...;
-    outputs stay float32). `jit_compile=True` compiles the model part of each signature with XLA
-    (tokenization stays outside: string ops have no XLA kernels). The vocabulary travels in the
-    SavedModel's assets. Returns the version directory.
+    `sequence_length` defaults to the model's `max_positions`; for a generator it is the prompt's
+    budget, by default half the positions, and the rest is room for new tokens. `precision` exports
+    a copy under that Keras dtype policy ("bfloat16", "mixed_float16", ...; outputs stay float32).
+    `jit_compile=True` compiles the model part of each signature with XLA (tokenization stays
+    outside: string ops have no XLA kernels). `signatures` (names) writes only those of the task's
+    signatures, e.g. `("serving_default",)`; all by default. Returns the version directory.
 
     Example:
         >>> export_saved_model(classifier, tokenizer, "saved_models/sst2")
         PosixPath('saved_models/sst2/1')
     """
-    from kzoo.tasks import CausalLM
-
+    settings = ExportSettings(
+        serving_length(task, sequence_length), pair, jit_compile, end_token_id, tuple(warmup_texts)
+    )
     if precision != "float32":
         task = task.with_dtype(precision)
-    module = tf.Module()
-    module.model, module.tokenizer = task, tokenizer
-    if isinstance(task, CausalLM):
-        if end_token_id is None:
-            raise ValueError("exporting a CausalLM needs end_token_id (the token that ends generation).")
-        seed_generator = keras.random.SeedGenerator(0)
-        module.seed_state = seed_generator.state  # the generator itself is not a tf trackable
-        signatures = generator_signatures(task.backbone, tokenizer, seed_generator, end_token_id, sequence_length)
-        requests = {"serving_default": GENERATE_WARMUP}
-    else:
-        signatures, requests = _encoder_signatures(task, tokenizer, sequence_length, pair, jit_compile,
-                                                   list(warmup_texts))
-    return _write(module, signatures, tokenizer, model_dir, requests)
+    endpoints = endpoints_of(task, tokenizer, settings)
+    if signatures is not None:
+        endpoints = endpoints.only(signatures)
+    return _write(tokenizer, endpoints, model_dir)
 
 
-def _encoder_signatures(task, tokenizer, sequence_length, pair, jit_compile, texts):
-    """(signatures, a warmup request for each) of an encoder or an encoder task."""
-    from kzoo.tasks import Classifier, MaskedLMPretrainer, SpanQA, TokenClassifier
-
-    encode = TextPairEncoder(tokenizer, sequence_length)
-    if not hasattr(task, "backbone"):  # a bare encoder
-        embed = embedder_signatures(task, encode, jit_compile)
-        return {**embed, "serving_default": embed["embed"]}, {"serving_default": {"text": texts}}
-    if isinstance(task, Classifier):
-        main = classifier_signatures(task, encode, pair, jit_compile)
-        request = {"text": texts, **({"text_pair": texts} if pair else {})}
-        for name in set(SERVING_METHODS) & set(main):  # the tf.Example signature
-            main_requests = {name: {"examples": [{k: v[0] for k, v in request.items()}]}}
-    elif isinstance(task, TokenClassifier):
-        main = token_classifier_signatures(task, tokenizer, sequence_length, jit_compile)
-        request, main_requests = {"text": ["Peter Blackburn visited Brussels ."]}, {}
-    elif isinstance(task, SpanQA):
-        main = question_answering_signatures(task, tokenizer, sequence_length, jit_compile=jit_compile)
-        request, main_requests = {"question": ["Where is kzoo?"], "context": ["kzoo is in the zoo ."]}, {}
-    elif isinstance(task, MaskedLMPretrainer):
-        main = fill_mask_signatures(task, encode, jit_compile=jit_compile)
-        main["serving_default"] = main["fill_mask"]
-        request, main_requests = {"text": ["the [MASK] is blue"]}, {}
-    else:
-        raise ValueError(f"kzoo cannot export a {type(task).__name__}; export its backbone for embeddings.")
-    signatures = {**main, **embedder_signatures(task.backbone, encode, jit_compile)}
-    return signatures, {"serving_default": request, **main_requests, "embed": {"text": texts}}
+def serving_length(task, requested=None) -> int:
+    """The export's sequence length: `requested`, checked against the model's positions, or the
+    model's own default. Refuses lengths that would make every request fail."""
+    limit = (task.backbone if hasattr(task, "backbone") else task).config.max_positions
+    if generates(task):
+        if requested is not None and not 1 <= requested < limit:
+            raise ValueError(
+                f"sequence_length={requested} is invalid for a generator: prompts take at most "
+                f"{limit - 1} of the model's {limit} positions, leaving room for new tokens; "
+                f"pass a smaller --sequence-length (default {limit // 2})."
+            )
+        return limit // 2 if requested is None else requested
+    if requested is not None and not 2 <= requested <= limit:
+        raise ValueError(
+            f"sequence_length={requested} is invalid: the model has {limit} positions "
+            f"(max_positions), so it must be in [2, {limit}]; pass --sequence-length {limit} "
+            "or less."
+        )
+    return limit if requested is None else requested
 
 
-def _write(module, signatures, tokenizer, model_dir, requests) -> Path:
+def _write(tokenizer, endpoints, model_dir) -> Path:
+    """Saves through Keras's `ExportArchive`, which tracks the variables each signature reads. So
+    the export restores in TF Serving's session loader (the C++ `LoadSavedModel` path) as well as
+    in `tf.saved_model.load`: a `tf.Module` holding the Keras model saves its variables twice and
+    restores the copy the signatures do not read (keras-team/keras#20095)."""
     version_dir = next_version_dir(model_dir)
     version_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as scratch:
-        vocab_file = Path(scratch) / "vocab.txt"
-        vocab_file.write_text("\n".join(tokenizer.get_vocabulary()) + "\n", encoding="utf-8")
-        module.vocabulary_file = tf.saved_model.Asset(str(vocab_file))
-        staging = Path(tempfile.mkdtemp(dir=version_dir.parent, prefix=f".{version_dir.name}-"))
-        tf.saved_model.save(module, str(staging), signatures=signatures)
-    set_serving_methods(staging, {name: SERVING_METHODS[name] for name in signatures if name in SERVING_METHODS})
-    write_warmup_requests(staging, version_dir.parent.name, requests)
+    archive = keras.export.ExportArchive()
+    # Not `archive.track(task)`: the archive saves the variables its endpoints read by itself, and
+    # tracking the model too would store every weight a second time (twice the bytes on disk).
+    # The tokenizer's lookup tables, if any. A keras_hub tokenizer is a layer that is never built,
+    # which `track` refuses; held by a tf.Module it is walked for its resources.
+    holder = tf.Module()
+    holder.tokenizer = tokenizer
+    archive.track(holder)
+    for name, function in endpoints.signatures.items():
+        archive.add_endpoint(
+            name, function.python_function, input_signature=function.input_signature
+        )
+    staging = Path(tempfile.mkdtemp(dir=version_dir.parent, prefix=f".{version_dir.name}-"))
+    try:
+        archive.write_out(str(staging), verbose=False)
+        # The vocabulary beside the graph, for people and tools (the graph holds its own copy).
+        (staging / "assets").mkdir(exist_ok=True)
+        (staging / "assets" / "vocab.txt").write_text(
+            "\n".join(tokenizer.get_vocabulary()) + "\n", encoding="utf-8"
+        )
+        set_serving_methods(
+            staging,
+            {
+                name: SERVING_METHODS[name]
+                for name in endpoints.signatures
+                if name in SERVING_METHODS
+            },
+        )
+        write_warmup_requests(staging, version_dir.parent.name, endpoints.warmup)
+        _readable_by_all(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return publish(staging, version_dir)
+
+
+def _readable_by_all(directory: Path):
+    """mkdtemp makes 0700 folders; a server running as another user must read the version."""
+    for path in [directory, *directory.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def set_serving_methods(saved_model_dir, methods: dict):

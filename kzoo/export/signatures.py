@@ -4,6 +4,7 @@ import types
 
 import tensorflow as tf
 
+from kzoo.export.request_checks import checked, generation_checks, same_batch
 from kzoo.generation.decode import sample_or_greedy
 from kzoo.generation.generator import left_pad
 from kzoo.tasks.embedder import mean_pool
@@ -39,6 +40,8 @@ def classifier_signatures(task, encode, pair=False, jit_compile=False) -> dict:
     run = model_call(task, jit_compile)
 
     def outputs(text, text_pair=None):
+        if text_pair is not None:
+            text, text_pair = checked((text, text_pair), [same_batch(text, text_pair)])
         inputs = encode(clean_text(text), None if text_pair is None else clean_text(text_pair))
         logits = tf.cast(run(inputs), tf.float32)
         if task.num_classes == 1:
@@ -49,7 +52,10 @@ def classifier_signatures(task, encode, pair=False, jit_compile=False) -> dict:
 
     def from_examples(inputs):
         names = ("text", "text_pair") if pair else ("text",)
-        features = tf.io.parse_example(inputs, {n: tf.io.FixedLenFeature([], tf.string, "") for n in names})
+        # No default: an Example without a feature is refused (InvalidArgument names it), not
+        # classified as "".
+        spec = {n: tf.io.FixedLenFeature([], tf.string) for n in names}
+        features = tf.io.parse_example(inputs, spec)
         result = outputs(*(features[n] for n in names))
         if task.num_classes == 1:
             return {"outputs": result["score"]}
@@ -92,22 +98,17 @@ def fill_mask_signatures(pretrainer, encode, top_k=5, jit_compile=False) -> dict
     return {"fill_mask": tf.function(fill_mask, input_signature=[TEXT])}
 
 
-def generator_signatures(decoder, tokenizer, seed_generator, end_token_id, max_prompt_length) -> dict:
+def generator_signatures(decoder, tokenizer, end_token_id, max_prompt_length) -> dict:
     """`generate`: prompt, max_new_tokens, method ("greedy"/"sample"), temperature, top_k, top_p, seed
-    → text (the continuation) and token_ids. The decode loop and its KV cache run in the graph."""
+    → text (the continuation) and token_ids. The decode loop and its KV cache run in the graph.
+    Prompts keep their last `max_prompt_length` tokens; the rest of the model's positions are room
+    for new tokens. Sampling is stateless: a request's seed alone decides its tokens."""
     limit = decoder.config.max_positions - max_prompt_length
 
     def generate(prompt, max_new_tokens, method, temperature, top_k, top_p, seed):
-        checks = [
-            tf.debugging.assert_equal(tf.reduce_any(method == tf.constant(["greedy", "sample"])), True,
-                                      message="method must be 'greedy' or 'sample'"),
-            tf.debugging.assert_positive(temperature, message="temperature must be > 0"),
-            tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 = off)"),
-            tf.debugging.assert_equal(tf.logical_and(top_p > 0, top_p <= 1), True, message="top_p must be in (0, 1]"),
-            tf.debugging.assert_equal(tf.logical_and(max_new_tokens >= 1, max_new_tokens <= limit), True,
-                                      message=f"max_new_tokens must be in [1, {limit}]")]
-        with tf.control_dependencies(checks):
-            seed_generator.state.assign(tf.stack([tf.cast(seed, seed_generator.state.dtype), 0]))
+        rules = generation_checks(method, temperature, top_k, top_p, max_new_tokens, limit,
+                                  decoder.config.vocab_size)
+        (prompt,) = checked((prompt,), rules)
 
         def continue_prompts():
             ids = tokenizer(clean_text(prompt))[:, -max_prompt_length:]  # over-long prompts keep their end
@@ -120,7 +121,7 @@ def generator_signatures(decoder, tokenizer, seed_generator, end_token_id, max_p
                 max_new_tokens=max_new_tokens, method="greedy_or_sample", greedy=method == "greedy",
                 temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=1.0, min_new_tokens=0,
                 end_token_id=end_token_id, pad_token_id=end_token_id, stop_sequences=())
-            new = sample_or_greedy(decoder, ids, mask, config, seed_generator)[:, tf.shape(ids)[1]:]
+            new = sample_or_greedy(decoder, ids, mask, config, seed)[:, tf.shape(ids)[1]:]
             ended = tf.cast(new == end_token_id, tf.int32)
             lengths = tf.where(tf.reduce_any(ended > 0, 1), tf.argmax(ended, 1, output_type=tf.int32),
                                tf.shape(new)[1])

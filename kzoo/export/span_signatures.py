@@ -7,6 +7,7 @@ the original string; entities and answers are whole words, cut from the request 
 import tensorflow as tf
 from keras_hub.layers import MultiSegmentPacker
 
+from kzoo.export.request_checks import checked, same_batch
 from kzoo.export.signatures import TEXT, clean_text, model_call
 from kzoo.text.word_offsets import char_offsets, split_words, tokenize_words
 
@@ -128,6 +129,8 @@ def question_answering_signatures(task, tokenizer, sequence_length, max_answer_l
     max_question_length = min(max_question_length, length // 2)  # the context always keeps half
 
     def answer(question, context):
+        rule = same_batch(question, context, "context", "question")
+        question, context = checked((question, context), [rule])
         question_ids = tokenizer(clean_text(question))[:, :max_question_length]
         context = clean_text(context)
         starts, ends, pieces, word_of_piece = _word_pieces(tokenizer, context)

@@ -7,6 +7,7 @@ length penalty, and re-run the whole prompt on their first step.
 """
 
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import keras
 from keras import ops
@@ -14,6 +15,7 @@ from keras import ops
 from kzoo.generation.processors import (NEG_INF, first_max, no_repeat_ngram, repetition_penalty, seen_tokens,
                                         top_k_filter, top_p_filter)
 from kzoo.generation.screen import screen_of, screened_argmax
+from kzoo.layers.backend import stateless_categorical
 
 METHODS = ("greedy", "sample", "beam")
 
@@ -110,23 +112,38 @@ def _stopped(tokens, position, generated, token, config):
     return done
 
 
-def initial_state(decoder, token_ids, padding_mask, config: GenerationConfig, screened=False):
-    """Runs the prompt through the cache once; returns the loop state `sampling_step` advances:
-    (step, ids, cache, last, seen, done, mask, prompt_length), with `state[1]` the ids so far.
-    `last` is the last position's logits, or with `screened` its hidden state and the table's screen."""
+class DecodeState(NamedTuple):
+    """What greedy and sampled decoding carry from one step to the next."""
+
+    step: Any  # new tokens emitted so far (int32 scalar)
+    tokens: Any  # (batch, prompt + max_new_tokens) ids so far, padded
+    cache: Any  # the decoder's KV cache
+    last: Any  # the last position's logits, or (hidden state, *the table's screen) when screened
+    seen: Any  # (batch, vocab) tokens seen, for the repetition penalty; (1, 1) when it is off
+    done: Any  # (batch,) rows that have ended
+    mask: Any  # (batch, prompt + max_new_tokens) padding mask
+    prompt_length: Any  # int32 scalar
+    seed: Any  # int32 scalar: step t samples from the stateless stream (seed, t)
+
+
+def initial_state(decoder, token_ids, padding_mask, config: GenerationConfig, screened=False,
+                  seed=0) -> DecodeState:
+    """Runs the prompt through the cache once; returns the `DecodeState` that `sampling_step`
+    advances. `seed` (an int or int32 tensor) decides every sampled token of the request."""
     tokens, mask, cache, logits, hidden = _prefill(decoder, token_ids, padding_mask, config)
-    last = (hidden, *screen_of(decoder.output_table())) if screened else logits
     prompt_length = ops.shape(token_ids)[1]
     seen = ops.zeros((1, 1), "bool")
     if config.repetition_penalty != 1.0:
         seen = seen_tokens(tokens, ops.concatenate([padding_mask, ops.zeros_like(tokens[:, prompt_length:])], 1),
                            decoder.config.vocab_size)
-    done = ops.zeros((ops.shape(tokens)[0],), "bool")
-    start = ops.convert_to_tensor(0, "int32")
-    return start, tokens, cache, last, seen, done, mask, ops.convert_to_tensor(prompt_length, "int32")
+    return DecodeState(
+        step=ops.convert_to_tensor(0, "int32"), tokens=tokens, cache=cache,
+        last=(hidden, *screen_of(decoder.output_table())) if screened else logits, seen=seen,
+        done=ops.zeros((ops.shape(tokens)[0],), "bool"), mask=mask,
+        prompt_length=ops.convert_to_tensor(prompt_length, "int32"), seed=ops.cast(seed, "int32"))
 
 
-def sampling_step(decoder, config: GenerationConfig, seed_generator=None, screened=False):
+def sampling_step(decoder, config: GenerationConfig, screened=False):
     """`(step, running)` for greedy or sampled decoding: `step(state)` emits one token per row.
     Everything that depends on the prompt lives in the state, so one compiled step serves every
     prompt; the compiled loop and the streaming iterator both run it. `screened` (greedy with a
@@ -137,45 +154,51 @@ def sampling_step(decoder, config: GenerationConfig, seed_generator=None, screen
         raise ValueError(f"screened decoding needs method='greedy' (got {config.method!r}) and a decoder whose LM "
                          "head is tied to its token embedding; pass screened=False otherwise.")
 
-    def step(state):
-        step, tokens, cache, last, seen, done, mask, prompt_length = state
-
+    def step(state: DecodeState) -> DecodeState:
         def process(logits):
-            return next_token_logits(logits, seen, step, config, tokens, prompt_length + step)
+            return next_token_logits(logits, state.seen, state.step, config, state.tokens,
+                                     state.prompt_length + state.step)
 
         if screened:
-            token = screened_argmax(last[0], decoder.output_table(), last[1:], process)
+            token = screened_argmax(state.last[0], decoder.output_table(), state.last[1:], process)
         else:
-            scores = process(last)
+            scores = process(state.last)
             token = first_max(scores)
         if config.method != "greedy":
-            sampled = ops.cast(keras.random.categorical(scores, 1, seed=seed_generator)[:, 0], "int32")
+            sampled = stateless_categorical(scores, state.seed, state.step)
             # "greedy_or_sample" decides per request (SavedModels take the method as an input).
             token = sampled if config.method == "sample" else ops.where(config.greedy, token, sampled)
-        token = ops.where(done, config.pad_token_id, token)
-        position = prompt_length + step
-        tokens = _write_column(tokens, position, token)
-        done = ops.logical_or(done, _stopped(tokens, position, step + 1, token, config))
+        token = ops.where(state.done, config.pad_token_id, token)
+        position = state.prompt_length + state.step
+        tokens = _write_column(state.tokens, position, token)
+        done = ops.logical_or(state.done, _stopped(tokens, position, state.step + 1, token, config))
+        seen = state.seen
         if config.repetition_penalty != 1.0:
             seen = ops.logical_or(seen, ops.one_hot(token, vocabulary) > 0)
-        logits, hidden, cache = decoder.call_with_cache(token[:, None], mask, cache, position, in_place=True)
+        logits, hidden, cache = decoder.call_with_cache(
+            token[:, None], state.mask, state.cache, position, in_place=True)
         # Screened, the step's full logits go unread, and graph pruning (XLA's too) drops their product.
-        last = (hidden[:, 0, :], *last[1:]) if screened else logits[:, 0, :]
-        return step + 1, tokens, cache, last, seen, done, mask, prompt_length
+        last = (hidden[:, 0, :], *state.last[1:]) if screened else logits[:, 0, :]
+        return state._replace(step=state.step + 1, tokens=tokens, cache=cache, last=last, seen=seen,
+                              done=done)
 
-    def running(state):
-        return ops.logical_and(state[0] < config.max_new_tokens, ops.logical_not(ops.all(state[5])))
+    def running(state: DecodeState):
+        return ops.logical_and(state.step < config.max_new_tokens,
+                               ops.logical_not(ops.all(state.done)))
 
     return step, running
 
 
-def sample_or_greedy(decoder, token_ids, padding_mask, config: GenerationConfig, seed_generator=None,
+def sample_or_greedy(decoder, token_ids, padding_mask, config: GenerationConfig, seed=0,
                      screened=False):
     """Greedy or sampled decoding; returns (batch, prompt + max_new_tokens) ids, finished rows padded.
-    `screened`: see `sampling_step`."""
-    step, running = sampling_step(decoder, config, seed_generator, screened)
-    state = initial_state(decoder, token_ids, padding_mask, config, screened)
-    return ops.while_loop(lambda *s: running(s), lambda *s: step(s), state)[1]
+    `seed` (int or int32 tensor) decides every sampled token; `screened`: see `sampling_step`."""
+    step, running = sampling_step(decoder, config, screened)
+    state = initial_state(decoder, token_ids, padding_mask, config, screened, seed)
+    # keras.ops.while_loop passes the state's fields as arguments; they are named again here.
+    final = ops.while_loop(lambda *s: running(DecodeState(*s)), lambda *s: step(DecodeState(*s)),
+                           state)
+    return DecodeState(*final).tokens
 
 
 def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):

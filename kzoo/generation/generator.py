@@ -1,11 +1,14 @@
 """Text in, text out: left-padding, one compiled decode graph per setting, seeds and streaming."""
 
-import keras
+import dataclasses
+import secrets
+
 import tensorflow as tf
 
 from kzoo.generation.decode import GenerationConfig, beam_search, initial_state, sample_or_greedy, sampling_step
 
 IDS = tf.TensorSpec([None, None], tf.int32)
+SEED = tf.TensorSpec([], tf.int32)
 
 
 def left_pad(token_ids, pad_id=0):
@@ -40,7 +43,6 @@ class Generator:
         self.decoder = decoder if precision == "float32" else decoder.with_dtype(precision)
         self.precision, self.screen = precision, screen
         self.tokenizer, self.defaults = tokenizer, defaults
-        self.seed_generator = keras.random.SeedGenerator(0)
         self._compiled, self._streaming = {}, {}
 
     def config(self, **options) -> GenerationConfig:
@@ -49,18 +51,25 @@ class Generator:
     def generate_ids(self, token_ids, padding_mask, **options):
         """(batch, prompt + new) ids for left-padded int prompts."""
         config = self.config(**options)
-        if config.seed is not None:
-            self.seed_generator.state.assign(tf.constant([config.seed, 0], self.seed_generator.state.dtype))
         rows = token_ids.shape[0] * (config.num_beams if config.method == "beam" else 1)
-        key = config, self._use_xla(rows)
+        # The seed is an input of the compiled graph, so a new seed never retraces.
+        key = dataclasses.replace(config, seed=None), self._use_xla(rows)
         if key not in self._compiled:
-            screened = self._screened(config, xla=key[1])
-            run = beam_search if config.method == "beam" else (
-                lambda d, p, m, c: sample_or_greedy(d, p, m, c, self.seed_generator, screened))
-            self._compiled[key] = tf.function(lambda ids, mask: run(self.decoder, ids, mask, config),
-                                              input_signature=[IDS, IDS], jit_compile=key[1])
+            self._compiled[key] = self._compile(*key)
         self._check_length(token_ids, config)
-        return self._compiled[key](tf.cast(token_ids, tf.int32), tf.cast(padding_mask, tf.int32))
+        return self._compiled[key](tf.cast(token_ids, tf.int32), tf.cast(padding_mask, tf.int32),
+                                   _seed_of(config))
+
+    def _compile(self, setting: GenerationConfig, xla: bool):
+        """One decode graph for `setting`, taking (ids, mask, seed)."""
+        screened = self._screened(setting, xla)
+
+        def run(ids, mask, seed):
+            if setting.method == "beam":
+                return beam_search(self.decoder, ids, mask, setting)
+            return sample_or_greedy(self.decoder, ids, mask, setting, seed, screened)
+
+        return tf.function(run, input_signature=[IDS, IDS, SEED], jit_compile=xla)
 
     def _screened(self, config, xla):
         # The screen pays where one row's step is bound by reading float32 weights, under XLA,
@@ -90,24 +99,26 @@ class Generator:
             raise ValueError("streaming needs a token-by-token method: use method='greedy' or 'sample'.")
         ids, mask = left_pad(self.tokenizer(tf.constant([prompt])))
         self._check_length(ids, config)
-        if config.seed is not None:
-            self.seed_generator.state.assign(tf.constant([config.seed, 0], self.seed_generator.state.dtype))
-        if config not in self._streaming:
+        setting = dataclasses.replace(config, seed=None)
+        if setting not in self._streaming:
             # The step's input signature is the state traced with a dynamic batch and prompt length,
             # so each setting compiles once for every prompt.
             # No screen here: its table copy would cross every step's call (with a bfloat16 screen,
             # 21.9 vs 45.7 tokens/s).
-            start = tf.function(lambda i, m: initial_state(self.decoder, i, m, config), input_signature=[IDS, IDS])
-            state_spec = tf.nest.map_structure(tf.TensorSpec.from_tensor, start.get_concrete_function().structured_outputs)
-            step, running = sampling_step(self.decoder, config, self.seed_generator)
+            start = tf.function(
+                lambda ids, mask, seed: initial_state(self.decoder, ids, mask, setting, seed=seed),
+                input_signature=[IDS, IDS, SEED])
+            state_spec = tf.nest.map_structure(tf.TensorSpec.from_tensor,
+                                               start.get_concrete_function().structured_outputs)
+            step, running = sampling_step(self.decoder, setting)
             step = tf.function(step, input_signature=[state_spec], jit_compile=self._use_xla(rows=1))
-            self._streaming[config] = start, step, running
-        start, step, running = self._streaming[config]
-        state = start(ids, mask)
+            self._streaming[setting] = start, step, running
+        start, step, running = self._streaming[setting]
+        state = start(ids, mask, _seed_of(config))
         while bool(running(state)):
             state = step(state)
-            token = state[1][:, int(state[7]) + int(state[0]) - 1]
-            if bool(state[5][0]) and int(token[0]) == config.pad_token_id:
+            token = state.tokens[:, int(state.prompt_length) + int(state.step) - 1]
+            if bool(state.done[0]) and int(token[0]) == config.pad_token_id:
                 break
             yield self.tokenizer.detokenize(token[:, None])[0]
 
@@ -124,3 +135,8 @@ class Generator:
             ids = [int(t) for t in row[prompt_length - int(row_mask.sum()):]]
             texts.append(self.tokenizer.detokenize([ids])[0])
         return [t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t) for t in texts]
+
+
+def _seed_of(config: GenerationConfig):
+    """The request's sampling seed as a tensor: `config.seed`, or a fresh one when it is None."""
+    return tf.constant(secrets.randbits(31) if config.seed is None else config.seed, tf.int32)

@@ -111,3 +111,26 @@ def not_hoisted(*tensors):
         return tuple(xla.optimization_barrier(*inputs)), lambda *upstream: upstream
 
     return barrier(*tensors)
+
+
+def stateless_categorical(logits, seed, counter):
+    """One token id per row of `logits` (int32), drawn as a pure function of `(seed, counter)`:
+    the same request seed gives the same draws whatever other requests run at the same moment.
+
+    Why: Keras's random ops take a seed only as a Python int or a `SeedGenerator`, whose state is
+    one variable that concurrent requests would share and reassign; each backend's stateless op
+    takes the seed as a tensor instead.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        key = tf.stack([tf.cast(seed, tf.int64), tf.cast(counter, tf.int64)])
+        return tf.cast(tf.random.stateless_categorical(logits, 1, key)[:, 0], tf.int32)
+    if backend == "jax":
+        import jax
+
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), counter)
+        return jax.random.categorical(key, logits, axis=-1).astype("int32")
+    raise NotImplementedError(f"sampling is implemented for the tensorflow and jax backends, not "
+                              f"{backend!r}; set KERAS_BACKEND to one of them.")

@@ -9,6 +9,7 @@ from kzoo import text
 from kzoo.recipes.finetune_tasks import FINETUNE_TASKS
 from kzoo.recipes.run_config import RunConfig, load_run_config
 from kzoo.training import make_optimizer
+from kzoo.training.run_lock import RunLock
 
 
 def load_run(run_dir):
@@ -57,8 +58,13 @@ def run_finetuning(run: RunConfig, backbone=None, tokenizer=None, verbose="auto"
     starting backbone; `training.class_weights` (classification) and `training.head_dropout` to the head.
 
     Returns (task model, tokenizer, validation metrics). The run dir gets run.json, model.keras and
-    vocab.txt: enough for `kzoo evaluate` and `kzoo export`.
+    vocab.txt: enough for `kzoo evaluate` and `kzoo export`. It is locked while the run lasts.
     """
+    with RunLock(run.run_dir):
+        return _finetune(run, backbone, tokenizer, verbose)
+
+
+def _finetune(run: RunConfig, backbone, tokenizer, verbose):
     run.save(run.run_dir)
     keras.utils.set_random_seed(run.training.seed)
     if backbone is None:

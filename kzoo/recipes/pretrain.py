@@ -1,5 +1,6 @@
 """`kzoo pretrain`: raw text files → vocabulary → MLM+NSP or causal-LM pretraining, resumable."""
 
+import contextlib
 from pathlib import Path
 
 import keras
@@ -10,6 +11,7 @@ from kzoo.recipes.run_config import RunConfig
 from kzoo.tasks import CausalLM, MaskedLMPretrainer
 from kzoo.training import make_optimizer, train
 from kzoo.training.distribution import strategy_scope, worker_dir
+from kzoo.training.run_lock import RunLock
 from kzoo.training.monitoring import TextSamples, training_flops_per_token
 
 
@@ -73,22 +75,34 @@ def run_pretraining(run: RunConfig, verbose="auto"):
     """Trains (or resumes) the run in `run.run_dir`; returns (task, tokenizer, history).
 
     The run directory then holds run.json, vocab.txt, checkpoints/, logs/ and
-    model.keras — enough to resume, to fine-tune, or to export.
+    model.keras — enough to resume, to fine-tune, or to export. The directory is locked while
+    the run lasts (`kzoo.training.run_lock.RunLock`): a second run on it is refused before it
+    writes anything.
     """
     t = run.training
-    with strategy_scope(t.strategy) as strategy:
-        own_dir = worker_dir(run.run_dir, strategy)  # the run dir, but for the extra workers of a cluster
-        run.save(own_dir)
-        keras.utils.set_random_seed(t.seed)
-        tokenizer = run_tokenizer(run, own_dir)
-        task = build_pretraining_task(run, tokenizer.vocabulary_size())
-        optimizer = make_optimizer(t.learning_rate, total_steps=t.steps, warmup_steps=t.warmup(t.steps),
-                                   decay=t.decay, weight_decay=t.weight_decay)
-        if t.precision == "mixed_float16":  # float16 gradients underflow without dynamic loss scaling
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        task.compile(optimizer=optimizer)
+    with contextlib.ExitStack() as held:
+        with strategy_scope(t.strategy) as strategy:
+            own_dir = worker_dir(run.run_dir, strategy)  # the run dir, but for the extra workers of a cluster
+            held.enter_context(RunLock(own_dir))
+            run.save(own_dir)
+            keras.utils.set_random_seed(t.seed)
+            tokenizer = run_tokenizer(run, own_dir)
+            task = build_pretraining_task(run, tokenizer.vocabulary_size())
+            task.compile(optimizer=_optimizer(t))
+        return _train(run, task, tokenizer, own_dir, verbose)
+
+
+def _optimizer(t):
+    optimizer = make_optimizer(t.learning_rate, total_steps=t.steps, warmup_steps=t.warmup(t.steps),
+                               decay=t.decay, weight_decay=t.weight_decay)
+    if t.precision == "mixed_float16":  # float16 gradients underflow without dynamic loss scaling
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def _train(run: RunConfig, task, tokenizer, own_dir, verbose):
+    t, d = run.training, run.data
     training, validation = pretraining_batches(run, tokenizer)
-    d = run.data
     causal = d.task == "causal_lm"
     flops = training_flops_per_token(task.backbone.config, d.sequence_length,
                                      1.0 if causal else d.max_predictions / d.sequence_length)

@@ -3,7 +3,6 @@
 import tempfile
 from pathlib import Path
 
-import keras
 
 
 def freeze(task, embeddings=False, first_layers=0, backbone=False):

@@ -17,14 +17,59 @@ def _checkpoint(task) -> tf.train.Checkpoint:
 
 def checkpoint_manager(task, directory, keep=3) -> tf.train.CheckpointManager:
     """TF's manager writes the data files first and the index file last (atomically), so a
-    crash mid-save leaves the previous checkpoint as the latest good one."""
+    crash mid-save leaves the previous checkpoint as the latest good one. The state file is
+    repaired from the checkpoint files first (`repair_checkpoint_state`)."""
+    repair_checkpoint_state(directory)
     return tf.train.CheckpointManager(_checkpoint(task), str(directory), max_to_keep=keep)
+
+
+def _step_of(prefix) -> int:
+    return int(Path(prefix).name.split("-")[-1])
+
+
+def _indexed_checkpoints(directory) -> list[str]:
+    """Checkpoint prefixes found from their index files (written last, atomically), oldest first."""
+    found = [str(p)[: -len(".index")] for p in Path(directory).glob("ckpt-*.index")]
+    return sorted((p for p in found if Path(p).name.split("-")[-1].isdigit()), key=_step_of)
+
+
+def _readable_state(directory):
+    """The checkpoint state, or None when the file is missing or damaged (TF returns None for a
+    text it cannot parse, and raises for bytes that are not UTF-8)."""
+    try:
+        return tf.train.get_checkpoint_state(str(directory))
+    except (UnicodeDecodeError, ValueError, tf.errors.OpError):
+        return None
+
+
+def repair_checkpoint_state(directory) -> bool:
+    """Rewrites the `checkpoint` state file from the checkpoint files when it is missing,
+    unreadable, or lists fewer checkpoints than the directory holds; returns whether it did.
+
+    The state file is a convenience, not the truth: a damaged one must never make a run start
+    again from step 0 and overwrite its good checkpoints.
+    """
+    found = _indexed_checkpoints(directory)
+    if not found:
+        return False
+    state = _readable_state(directory)
+    paths = state.all_model_checkpoint_paths if state else []
+    listed = [p for p in paths if Path(p + ".index").exists()]
+    if state and {Path(p).name for p in listed} == {Path(p).name for p in found}:
+        return False
+    warnings.warn(f"{directory}: the checkpoint state file is missing, unreadable or incomplete; "
+                  f"rebuilt it from the {len(found)} checkpoint files (latest: step "
+                  f"{_step_of(found[-1])}).")
+    names = [Path(p).name for p in found]  # relative to the directory, as the manager writes them
+    tf.compat.v1.train.update_checkpoint_state(str(directory), names[-1], all_model_checkpoint_paths=names)
+    return True
 
 
 def restore_latest(task, directory) -> int:
     """Restores model, optimizer (and with it the step and LR-schedule position) from the
     newest readable checkpoint; returns its step, 0 when there is none."""
     task.optimizer.build(task.trainable_variables)
+    repair_checkpoint_state(directory)
     state = tf.train.get_checkpoint_state(str(directory))
     candidates = list(reversed(state.all_model_checkpoint_paths)) if state else []
     for path in candidates:
@@ -35,8 +80,8 @@ def restore_latest(task, directory) -> int:
             warnings.warn(f"checkpoint {path} is unreadable ({type(error).__name__}: "
                           f"{str(error).splitlines()[0][:200]}); trying an older one.")
     if candidates:
-        raise ValueError(f"{directory}: no readable checkpoint among {candidates}; "
-                         f"delete the directory to start over.")
+        raise ValueError(f"{directory}: no readable checkpoint among {candidates}; move the run "
+                         "directory aside (to keep it for inspection) and start the run again.")
     return 0
 
 
