@@ -28,7 +28,7 @@ def _pretrain(args):
     from kzoo.training.distribution import strategy_of, worker_dir
 
     run = load_run_config(args.resume or args.config)
-    task, _, history = run_pretraining(run)
+    task, _, history = run_pretraining(run, allow_changes=tuple(args.allow_changes))
     _print_metrics({k: v[-1] for k, v in history.history.items()}, worker_dir(run.run_dir, strategy_of(task)))
 
 
@@ -36,7 +36,7 @@ def _finetune(args):
     from kzoo.recipes import load_run_config, run_finetuning
 
     run = load_run_config(args.config)
-    _, _, metrics = run_finetuning(run)
+    _, _, metrics = run_finetuning(run, allow_changes=tuple(args.allow_changes))
     _print_metrics(metrics, run.run_dir)
 
 
@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--resume", help="a run directory to continue")
     finetune = command("finetune", _finetune, "fine-tune a task head (classification, regression, ner, qa) from a run config")
     finetune.add_argument("--config", required=True)
+    for sub in (pretrain, finetune):
+        sub.add_argument("--allow-changes", action="append", default=[], metavar="FIELD",
+                         help="let --config differ from the run directory's run.json in FIELD, "
+                              "e.g. training.learning_rate (repeatable; recorded in history.jsonl)")
     evaluate = command("evaluate", _evaluate, "evaluate a fine-tuned run on a labelled file")
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--data", required=True)

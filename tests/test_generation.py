@@ -131,6 +131,26 @@ def test_same_seed_same_sample_and_other_seed_differs(gpt2):
     assert not np.array_equal(a, c)
 
 
+def test_one_row_samples_under_xla_from_its_seed_alone(gpt2):
+    generator = Generator(gpt2)  # one row decodes under XLA, which must compile the sampler
+    ids, mask = (x[:1] for x in _prompt())
+    options = dict(max_new_tokens=10, method="sample", temperature=1.5)
+    a, b, c = (np.asarray(generator.generate_ids(ids, mask, seed=s, **options)) for s in (7, 7, 8))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_stateless_sampling_follows_the_distribution():
+    from kzoo.layers.backend import stateless_categorical
+    probabilities = np.array([0.7, 0.2, 0.1, 0.0], "float32")
+    logits = np.log(np.maximum(probabilities, 1e-30))
+    logits[3] = -np.inf  # a filtered token is never drawn
+    draws = np.asarray(stateless_categorical(np.tile(logits, (20000, 1)), 3, 0))
+    assert (draws != 3).all()
+    np.testing.assert_allclose(np.bincount(draws, minlength=4) / 20000, probabilities, atol=0.015)
+    np.testing.assert_array_equal(draws, np.asarray(stateless_categorical(np.tile(logits, (20000, 1)), 3, 0)))
+
+
 def test_min_new_tokens_blocks_the_end_token(gpt2):
     ids, mask = _prompt()
     free = np.asarray(sample_or_greedy(gpt2, ids, mask, GenerationConfig(max_new_tokens=8)))

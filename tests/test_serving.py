@@ -126,32 +126,19 @@ def _variant_case(tokenizer, **options):
     return case
 
 
-def _pair_case(tokenizer):
-    model = Classifier(_encoder(tokenizer), num_classes=2)
-    probabilities = _probabilities(model, tokenizer, TEXTS, PAIRS)
-    return Case(
-        model,
-        dict(pair=True),
-        [
-            _call("serving_default", text=TEXTS, text_pair=PAIRS),
-            _call("classify", inputs=_examples(text=TEXTS, text_pair=PAIRS)),
-        ],
-        [{"probabilities": probabilities}, {"scores": probabilities}],
-    )
-
-
-def _regression_case(tokenizer):
-    model = Classifier(_encoder(tokenizer), num_classes=1)
-    score = model(_encode(tokenizer, TEXTS, PAIRS)).numpy()[:, 0]
-    return Case(
-        model,
-        dict(pair=True),
-        [
-            _call("serving_default", text=TEXTS, text_pair=PAIRS),
-            _call("regress", inputs=_examples(text=TEXTS, text_pair=PAIRS)),
-        ],
-        [{"score": score}, {"outputs": score}],
-    )
+def _pair_case(tokenizer, num_classes=2):
+    """A pair classifier on `serving_default` and `classify`; with one class, a regressor on
+    `serving_default` and `regress`."""
+    model = Classifier(_encoder(tokenizer), num_classes=num_classes)
+    logits = model(_encode(tokenizer, TEXTS, PAIRS)).numpy()
+    if num_classes == 1:
+        api, expected = "regress", [{"score": logits[:, 0]}, {"outputs": logits[:, 0]}]
+    else:
+        probabilities = tf.nn.softmax(logits).numpy()
+        api, expected = "classify", [{"probabilities": probabilities}, {"scores": probabilities}]
+    calls = [_call("serving_default", text=TEXTS, text_pair=PAIRS),
+             _call(api, inputs=_examples(text=TEXTS, text_pair=PAIRS))]
+    return Case(model, dict(pair=True), calls, expected)
 
 
 def _embed_case(tokenizer):
@@ -239,7 +226,7 @@ def _ema_case(tokenizer):
 CASES = {
     "classifier": _classifier_case,
     "pair": _pair_case,
-    "regression": _regression_case,
+    "regression": lambda tok: _pair_case(tok, num_classes=1),
     "embed": _embed_case,
     "embedder": _embedder_case,
     "fill_mask": _fill_mask_case,

@@ -125,8 +125,11 @@ def stateless_categorical(logits, seed, counter):
     if backend == "tensorflow":
         import tensorflow as tf
 
+        # Gumbel-max, which draws from the same distribution as `stateless_categorical`: that op
+        # (StatelessMultinomial) has no XLA:CPU kernel, and one row decodes under XLA.
         key = tf.stack([tf.cast(seed, tf.int64), tf.cast(counter, tf.int64)])
-        return tf.cast(tf.random.stateless_categorical(logits, 1, key)[:, 0], tf.int32)
+        uniform = tf.random.stateless_uniform(tf.shape(logits), key, minval=1e-20, maxval=1.0)
+        return tf.argmax(logits - tf.math.log(-tf.math.log(uniform)), -1, output_type=tf.int32)
     if backend == "jax":
         import jax
 

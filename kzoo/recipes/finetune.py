@@ -7,6 +7,7 @@ import keras
 
 from kzoo import text
 from kzoo.recipes.finetune_tasks import FINETUNE_TASKS
+from kzoo.recipes.run_changes import check_changes, record_changes
 from kzoo.recipes.run_config import RunConfig, load_run_config
 from kzoo.training import make_optimizer
 from kzoo.training.run_lock import RunLock
@@ -49,7 +50,8 @@ def _steps_per_epoch(fit_inputs, batch_size):
     return int(x.cardinality()) if hasattr(x, "cardinality") else -(-len(x["token_ids"]) // batch_size)
 
 
-def run_finetuning(run: RunConfig, backbone=None, tokenizer=None, verbose="auto"):
+def run_finetuning(run: RunConfig, backbone=None, tokenizer=None, verbose="auto",
+                   allow_changes=()):
     """Fine-tunes a head for `run.data.task` (classification, regression, ner, qa) on
     `run.data.files[0]`, and scores `data.validation_file`, or a split carved out of the training
     file, with the task's standard metrics.
@@ -58,9 +60,11 @@ def run_finetuning(run: RunConfig, backbone=None, tokenizer=None, verbose="auto"
     starting backbone; `training.class_weights` (classification) and `training.head_dropout` to the head.
 
     Returns (task model, tokenizer, validation metrics). The run dir gets run.json, model.keras and
-    vocab.txt: enough for `kzoo evaluate` and `kzoo export`. It is locked while the run lasts.
+    vocab.txt: enough for `kzoo evaluate` and `kzoo export`. It is locked while the run lasts, and
+    a config given again for it is checked against its run.json first (see `run_pretraining`).
     """
     with RunLock(run.run_dir):
+        record_changes(run.run_dir, check_changes(run, run.run_dir, allow_changes))
         return _finetune(run, backbone, tokenizer, verbose)
 
 

@@ -7,6 +7,7 @@ import keras
 
 import kzoo
 from kzoo import data, text
+from kzoo.recipes.run_changes import check_changes, record_changes
 from kzoo.recipes.run_config import RunConfig
 from kzoo.tasks import CausalLM, MaskedLMPretrainer
 from kzoo.training import make_optimizer, train
@@ -71,19 +72,21 @@ def build_pretraining_task(run: RunConfig, vocabulary_size):
     return MaskedLMPretrainer(kzoo.build_encoder(run.model.preset, **overrides))
 
 
-def run_pretraining(run: RunConfig, verbose="auto"):
+def run_pretraining(run: RunConfig, verbose="auto", allow_changes=()):
     """Trains (or resumes) the run in `run.run_dir`; returns (task, tokenizer, history).
 
     The run directory then holds run.json, vocab.txt, checkpoints/, logs/ and
     model.keras — enough to resume, to fine-tune, or to export. The directory is locked while
     the run lasts (`kzoo.training.run_lock.RunLock`): a second run on it is refused before it
-    writes anything.
+    writes anything. A config given again for an existing run is compared with its run.json
+    first (`kzoo.recipes.run_changes`): settings in `allow_changes` may differ.
     """
     t = run.training
     with contextlib.ExitStack() as held:
         with strategy_scope(t.strategy) as strategy:
             own_dir = worker_dir(run.run_dir, strategy)  # the run dir, but for the extra workers of a cluster
             held.enter_context(RunLock(own_dir))
+            record_changes(own_dir, check_changes(run, own_dir, allow_changes))
             run.save(own_dir)
             keras.utils.set_random_seed(t.seed)
             tokenizer = run_tokenizer(run, own_dir)
