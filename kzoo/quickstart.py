@@ -113,9 +113,11 @@ def run_quickstart(workdir="runs/quickstart", pretrain_steps=400, lm_steps=200, 
 
     `init_from` (a Hugging Face, Google BERT or kzoo run directory) replaces the encoder's
     pretraining with that checkpoint, fine-tuned for one epoch at a pretrained model's learning rate.
+    Its runs go to `workdir/from_<checkpoint name>`: their configs differ from the plain
+    quickstart's, and a run directory refuses a config other than its own.
     """
     start = time.perf_counter()
-    workdir = Path(workdir)
+    workdir = Path(workdir) / (f"from_{Path(init_from).resolve().name}" if init_from else "")
     if init_from:
         backbone, tokenizer, vocabulary = import_encoder(workdir, init_from)
         finetune_epochs, learning_rate = 1, 5e-5

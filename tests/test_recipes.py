@@ -131,7 +131,8 @@ def test_finetune_recipe_applies_dropout_overrides_and_class_weights(tmp_path):
     assert (np.argmax(classifier.predict(encode(np.array(texts)), verbose=0), -1) == 1).all()
     with pytest.raises(ValueError, match=r"class_weights names label indices \[2\]"):
         run_finetuning(run_config_from_dict({**json.loads((tmp_path / "ft" / "run.json").read_text()),
-                                             "training": {"class_weights": {2: 1.0}}}), encoder, tokenizer)
+                                             "training": {"class_weights": {2: 1.0}},
+                                             "run_dir": str(tmp_path / "ft2")}), encoder, tokenizer)
 
 
 def _tiny_run(tmp_path, task, file, **data):
