@@ -19,8 +19,10 @@ def _presets(args):
     from kzoo.config import PRESETS, parameter_count
 
     for name, config in PRESETS.items():
-        print(f"{name:12s} layers={config.num_layers:2d} hidden={config.hidden_size:4d} "
-              f"heads={config.num_heads:2d} params={parameter_count(config):,}")
+        print(
+            f"{name:12s} layers={config.num_layers:2d} hidden={config.hidden_size:4d} "
+            f"heads={config.num_heads:2d} params={parameter_count(config):,}"
+        )
 
 
 def _pretrain(args):
@@ -29,7 +31,9 @@ def _pretrain(args):
 
     run = load_run_config(args.resume or args.config)
     task, _, history = run_pretraining(run, allow_changes=tuple(args.allow_changes))
-    _print_metrics({k: v[-1] for k, v in history.history.items()}, worker_dir(run.run_dir, strategy_of(task)))
+    _print_metrics(
+        {k: v[-1] for k, v in history.history.items()}, worker_dir(run.run_dir, strategy_of(task))
+    )
 
 
 def _finetune(args):
@@ -61,9 +65,17 @@ def _generate(args):
     from kzoo.recipes import load_run
 
     lm, tokenizer = load_run(args.model)
-    options = dict(max_new_tokens=args.max_new_tokens, method=args.method, temperature=args.temperature,
-                   top_k=args.top_k, top_p=args.top_p, num_beams=args.beams, seed=args.seed,
-                   repetition_penalty=args.repetition_penalty, end_token_id=tokenizer.token_to_id("[SEP]"))
+    options = dict(
+        max_new_tokens=args.max_new_tokens,
+        method=args.method,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        num_beams=args.beams,
+        seed=args.seed,
+        repetition_penalty=args.repetition_penalty,
+        end_token_id=tokenizer.token_to_id("[SEP]"),
+    )
     if args.method == "beam":
         print(lm.generate([args.prompt], tokenizer, **options)[0])
         return
@@ -71,7 +83,9 @@ def _generate(args):
 
     print(args.prompt, end="", flush=True)
     for piece in Generator(lm.backbone, tokenizer).stream(args.prompt, **options):
-        print(piece[2:] if piece.startswith("##") else f" {piece}", end="", flush=True)  # WordPiece joins "##"
+        print(
+            piece[2:] if piece.startswith("##") else f" {piece}", end="", flush=True
+        )  # WordPiece joins "##"
     print()
 
 
@@ -84,21 +98,33 @@ def _export(args):
     task, tokenizer = load_run(args.run_dir)
     run_file = os.path.join(args.run_dir, RUN_FILE)
     pair = os.path.exists(run_file) and bool(load_run_config(run_file).data.pair_column)
-    version = export.export_saved_model(task, tokenizer, os.path.join(args.saved_models, args.name),
-                                        sequence_length=args.sequence_length, pair=pair,
-                                        end_token_id=tokenizer.token_to_id("[SEP]"), precision=args.precision,
-                                        jit_compile=args.xla)
+    version = export.export_saved_model(
+        task,
+        tokenizer,
+        os.path.join(args.saved_models, args.name),
+        sequence_length=args.sequence_length,
+        pair=pair,
+        end_token_id=tokenizer.token_to_id("[SEP]"),
+        precision=args.precision,
+        jit_compile=args.xla,
+    )
     inputs = "text, text_pair" if pair else "the model's text inputs"
     length = export.serving_length(task, args.sequence_length)
-    print(f"exported {version} ({len(export.check_serving_ops(version))} ops, all TF / TF Text; "
-          f"serving_default takes {inputs}; sequence length {length})")
+    print(
+        f"exported {version} ({len(export.check_serving_ops(version))} ops, all TF / TF Text; "
+        f"serving_default takes {inputs}; sequence length {length})"
+    )
 
 
 def _convert(args):
     from kzoo.convert import load_google_bert, load_huggingface
 
-    google = any(name == "bert_config.json" or name.endswith(".index") for name in os.listdir(args.source))
-    model, tokenizer = (load_google_bert if google else load_huggingface)(args.source, task=args.task)
+    google = any(
+        name == "bert_config.json" or name.endswith(".index") for name in os.listdir(args.source)
+    )
+    model, tokenizer = (load_google_bert if google else load_huggingface)(
+        args.source, task=args.task
+    )
     os.makedirs(args.output, exist_ok=True)
     model.save(os.path.join(args.output, "model.keras"))
     if tokenizer is not None and hasattr(tokenizer, "get_vocabulary"):
@@ -116,7 +142,9 @@ def _embed(args):
     from kzoo.text import TextPairEncoder
 
     encoder, tokenizer = load_huggingface(args.model)
-    vectors = np.asarray(Embedder(encoder)(TextPairEncoder(tokenizer, args.sequence_length)(tf.constant(args.text))))
+    vectors = np.asarray(
+        Embedder(encoder)(TextPairEncoder(tokenizer, args.sequence_length)(tf.constant(args.text)))
+    )
     for sentence, vector in zip(args.text, vectors):
         print(json.dumps({"text": sentence, "embedding": [round(float(x), 6) for x in vector]}))
 
@@ -130,21 +158,35 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=func)
         return sub
 
-    quickstart = command("quickstart", _quickstart, "raw text to served predictions, on embedded data")
+    quickstart = command(
+        "quickstart", _quickstart, "raw text to served predictions, on embedded data"
+    )
     quickstart.add_argument("--workdir", default="runs/quickstart")
-    quickstart.add_argument("--init-from", help="start the encoder from this checkpoint (Hugging Face, Google "
-                                                "BERT or kzoo run dir) instead of pretraining it")
+    quickstart.add_argument(
+        "--init-from",
+        help="start the encoder from this checkpoint (Hugging Face, Google "
+        "BERT or kzoo run dir) instead of pretraining it",
+    )
     command("presets", _presets, "list the model presets and their sizes")
     pretrain = command("pretrain", _pretrain, "MLM+NSP or causal-LM pretraining from a run config")
     source = pretrain.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", help="run.yaml or run.json")
     source.add_argument("--resume", help="a run directory to continue")
-    finetune = command("finetune", _finetune, "fine-tune a task head (classification, regression, ner, qa) from a run config")
+    finetune = command(
+        "finetune",
+        _finetune,
+        "fine-tune a task head (classification, regression, ner, qa) from a run config",
+    )
     finetune.add_argument("--config", required=True)
     for sub in (pretrain, finetune):
-        sub.add_argument("--allow-changes", action="append", default=[], metavar="FIELD",
-                         help="let --config differ from the run directory's run.json in FIELD, "
-                              "e.g. training.learning_rate (repeatable; recorded in history.jsonl)")
+        sub.add_argument(
+            "--allow-changes",
+            action="append",
+            default=[],
+            metavar="FIELD",
+            help="let --config differ from the run directory's run.json in FIELD, "
+            "e.g. training.learning_rate (repeatable; recorded in history.jsonl)",
+        )
     evaluate = command("evaluate", _evaluate, "evaluate a fine-tuned run on a labelled file")
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--data", required=True)
@@ -163,20 +205,33 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir")
     export.add_argument("--name", required=True)
     export.add_argument("--saved-models", default="saved_models")
-    export.add_argument("--sequence-length", type=int,
-                        help="tokens per input (default: the model's max_positions); for a "
-                             "causal LM, tokens per prompt (default: half of max_positions, the "
-                             "rest is room for new tokens)")
-    export.add_argument("--precision", default="float32",
-                        help="a Keras dtype policy for the exported copy: bfloat16, mixed_float16, ...")
-    export.add_argument("--xla", action="store_true", help="compile the model part of each signature with XLA")
-    convert = command("convert", _convert,
-                      "import a Hugging Face, Google BERT TF1 or TF Model Garden checkpoint as a kzoo model")
+    export.add_argument(
+        "--sequence-length",
+        type=int,
+        help="tokens per input (default: the model's max_positions); for a "
+        "causal LM, tokens per prompt (default: half of max_positions, the "
+        "rest is room for new tokens)",
+    )
+    export.add_argument(
+        "--precision",
+        default="float32",
+        help="a Keras dtype policy for the exported copy: bfloat16, mixed_float16, ...",
+    )
+    export.add_argument(
+        "--xla", action="store_true", help="compile the model part of each signature with XLA"
+    )
+    convert = command(
+        "convert",
+        _convert,
+        "import a Hugging Face, Google BERT TF1 or TF Model Garden checkpoint as a kzoo model",
+    )
     convert.add_argument("source")
     convert.add_argument("--output", required=True)
     convert.add_argument("--task", choices=["pretraining", "causal_lm"])
     embed = command("embed", _embed, "sentence embeddings (mean pooling + L2) from a checkpoint")
-    embed.add_argument("--model", required=True, help="a Hugging Face checkpoint dir, e.g. all-MiniLM-L6-v2")
+    embed.add_argument(
+        "--model", required=True, help="a Hugging Face checkpoint dir, e.g. all-MiniLM-L6-v2"
+    )
     embed.add_argument("--sequence-length", type=int, default=256)
     embed.add_argument("text", nargs="+")
     return parser

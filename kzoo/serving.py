@@ -16,7 +16,9 @@ class ServingError(ConnectionError):
     """A TF Serving request that failed: the message names the URL and the model."""
 
 
-def rest_predict(base_url, model, inputs: dict, signature="serving_default", version=None, timeout=30) -> dict:
+def rest_predict(
+    base_url, model, inputs: dict, signature="serving_default", version=None, timeout=30
+) -> dict:
     """POSTs `{"signature_name", "inputs"}` to `/v1/models/<model>[/versions/<v>]:predict` (names
     URL-encoded); returns outputs. Raises `ServingError` naming the URL and the model when the
     server refuses or cannot be reached."""
@@ -34,8 +36,10 @@ def rest_predict(base_url, model, inputs: dict, signature="serving_default", ver
         raise ServingError(message) from error
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise ServingError(f"{url}: cannot reach TF Serving for model {model!r} ({reason}); is "
-                           "tensorflow_model_server running there (tools/serve.sh)?") from error
+        raise ServingError(
+            f"{url}: cannot reach TF Serving for model {model!r} ({reason}); is "
+            "tensorflow_model_server running there (tools/serve.sh)?"
+        ) from error
 
 
 def grpc_predict(address, model, inputs: dict, signature="serving_default", timeout=30) -> dict:
@@ -49,5 +53,7 @@ def grpc_predict(address, model, inputs: dict, signature="serving_default", time
     for key, value in inputs.items():
         request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
     with grpc.insecure_channel(address) as channel:
-        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=timeout)
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+            request, timeout=timeout
+        )
     return {key: tf.make_ndarray(value) for key, value in response.outputs.items()}

@@ -136,8 +136,10 @@ def _pair_case(tokenizer, num_classes=2):
     else:
         probabilities = tf.nn.softmax(logits).numpy()
         api, expected = "classify", [{"probabilities": probabilities}, {"scores": probabilities}]
-    calls = [_call("serving_default", text=TEXTS, text_pair=PAIRS),
-             _call(api, inputs=_examples(text=TEXTS, text_pair=PAIRS))]
+    calls = [
+        _call("serving_default", text=TEXTS, text_pair=PAIRS),
+        _call(api, inputs=_examples(text=TEXTS, text_pair=PAIRS)),
+    ]
     return Case(model, dict(pair=True), calls, expected)
 
 
@@ -428,10 +430,11 @@ def test_bfloat16_export_stores_the_encoder_in_bfloat16(exports):
         ("temperature", 0.0, "temperature must be finite and > 0"),
         ("top_p", float("nan"), "top_p must be in (0, 1]"),
         ("top_p", 1.5, "top_p must be in (0, 1]"),
-        ("top_k", -1, "top_k must be in [0,"),
-        ("max_new_tokens", 0, "max_new_tokens must be in [1, 16]"),
-        ("max_new_tokens", 17, "max_new_tokens must be in [1, 16]"),
+        ("top_k", -1, "top_k must be >= 0 (0 = off)"),
+        ("max_new_tokens", 0, "max_new_tokens must be >= 1"),
+        ("max_new_tokens", 17, "max_new_tokens must be <= 16"),
         ("method", "beam", "method must be greedy or sample"),
+    ("top_k", 100000, "top_k must be <= "),
     ],
 )
 def test_generation_parameters_out_of_range_are_refused(setting, value, rule, exports, tokenizer):

@@ -1,4 +1,5 @@
-"""TF Serving's directory layout: `<base>/<name>/<version>/`, integer versions, never overwritten."""
+"""TF Serving's directory layout: `<base>/<name>/<version>/`, integer versions, never
+overwritten."""
 
 import os
 import re
@@ -13,8 +14,10 @@ def check_model_name(name) -> str:
     """`name` if it is one safe path segment (letters, digits, `.`, `_`, `-`, not starting with a
     dot); otherwise ValueError. Refuses `../x`, absolute paths and the empty name."""
     if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
-        raise ValueError(f"model name {name!r} is invalid: use one path segment of letters, "
-                         "digits, '.', '_' and '-', starting with a letter or digit (e.g. sst2).")
+        raise ValueError(
+            f"model name {name!r} is invalid: use one path segment of letters, "
+            "digits, '.', '_' and '-', starting with a letter or digit (e.g. sst2)."
+        )
     return name
 
 
@@ -30,7 +33,9 @@ def publish(staging_dir, version_dir) -> Path:
     version_dir = Path(version_dir)
     if version_dir.exists():
         shutil.rmtree(staging_dir)
-        raise FileExistsError(f"{version_dir} exists; versions are never overwritten. Export again for a new one.")
+        raise FileExistsError(
+            f"{version_dir} exists; versions are never overwritten. Export again for a new one."
+        )
     os.replace(staging_dir, version_dir)
     return version_dir
 
@@ -42,12 +47,16 @@ def write_models_config(base_dir, names, batching=True, base_path="/models") -> 
     for name in names:
         check_model_name(name)
     entries = "".join(
-        f"  config {{\n    name: '{name}'\n    base_path: '{base_path}/{name}'\n    model_platform: 'tensorflow'\n"
-        f"    model_version_policy {{ latest {{ num_versions: 2 }} }}\n  }}\n" for name in names)
+        f"  config {{\n    name: '{name}'\n    base_path: '{base_path}/{name}'\n"
+        "    model_platform: 'tensorflow'\n"
+        f"    model_version_policy {{ latest {{ num_versions: 2 }} }}\n  }}\n"
+        for name in names
+    )
     (base_dir / "models.config").write_text(f"model_config_list {{\n{entries}}}\n")
     if batching:
         (base_dir / "batching.config").write_text(
             "max_batch_size { value: 32 }\nbatch_timeout_micros { value: 2000 }\n"
             "max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 4 }\n"
-            "allowed_batch_sizes: 1\nallowed_batch_sizes: 8\nallowed_batch_sizes: 32\n")
+            "allowed_batch_sizes: 1\nallowed_batch_sizes: 8\nallowed_batch_sizes: 32\n"
+        )
     return base_dir / "models.config"

@@ -1,4 +1,5 @@
-"""Raw-text serving signatures for classifiers, embedders, fill-mask and generation (tf.functions)."""
+"""Raw-text serving signatures (tf.functions) for classifiers, embedders, fill-mask and
+generation."""
 
 import types
 
@@ -11,19 +12,27 @@ from kzoo.tasks.embedder import mean_pool
 
 TEXT = tf.TensorSpec([None], tf.string, name="text")
 TEXT_PAIR = tf.TensorSpec([None], tf.string, name="text_pair")
-EXAMPLES = tf.TensorSpec([None], tf.string, name="inputs")  # serialized tf.Example, as TF Serving sends them
+EXAMPLES = tf.TensorSpec(
+    [None], tf.string, name="inputs"
+)  # serialized tf.Example, as TF Serving sends them
 # TF Serving's Classify and Regress APIs only call signatures with these method names.
-SERVING_METHODS = {"classify": "tensorflow/serving/classify", "regress": "tensorflow/serving/regress"}
+SERVING_METHODS = {
+    "classify": "tensorflow/serving/classify",
+    "regress": "tensorflow/serving/regress",
+}
 
 
 def clean_text(text):
     """Invalid UTF-8 becomes U+FFFD, so a bad request gets an answer instead of an op error."""
-    return tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+    return tf.strings.unicode_transcode(
+        text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD
+    )
 
 
 def model_call(model, jit_compile=False):
     """How a signature runs the model: in inference mode, compiled with XLA when asked. Only this
     part is compiled: tokenization is string ops, which XLA has no kernels for."""
+
     def call(inputs):
         return model(inputs, training=False)
 
@@ -31,7 +40,8 @@ def model_call(model, jit_compile=False):
 
 
 def classifier_signatures(task, encode, pair=False, jit_compile=False) -> dict:
-    """`serving_default`: text[, text_pair] → label_ids, labels, probabilities (or `score` for regression).
+    """`serving_default`: text[, text_pair] → label_ids, labels, probabilities (or `score` for
+    regression).
 
     Also `classify` (→ classes, scores) or, for regression, `regress` (→ outputs): TF Serving's
     Classify/Regress APIs on serialized tf.Examples with bytes features `text` [and `text_pair`].
@@ -48,7 +58,11 @@ def classifier_signatures(task, encode, pair=False, jit_compile=False) -> dict:
             return {"score": logits[:, 0]}
         probabilities = tf.nn.softmax(logits)
         ids = tf.argmax(probabilities, -1, output_type=tf.int32)
-        return {"label_ids": ids, "labels": tf.gather(label_names, ids), "probabilities": probabilities}
+        return {
+            "label_ids": ids,
+            "labels": tf.gather(label_names, ids),
+            "probabilities": probabilities,
+        }
 
     def from_examples(inputs):
         names = ("text", "text_pair") if pair else ("text",)
@@ -59,13 +73,25 @@ def classifier_signatures(task, encode, pair=False, jit_compile=False) -> dict:
         result = outputs(*(features[n] for n in names))
         if task.num_classes == 1:
             return {"outputs": result["score"]}
-        return {"classes": tf.tile(label_names[None], [tf.shape(inputs)[0], 1]), "scores": result["probabilities"]}
+        return {
+            "classes": tf.tile(label_names[None], [tf.shape(inputs)[0], 1]),
+            "scores": result["probabilities"],
+        }
 
-    signatures = {"regress" if task.num_classes == 1 else "classify":
-                  tf.function(from_examples, input_signature=[EXAMPLES])}
+    signatures = {
+        "regress" if task.num_classes == 1 else "classify": tf.function(
+            from_examples, input_signature=[EXAMPLES]
+        )
+    }
     if pair:
-        return {"serving_default": tf.function(outputs, input_signature=[TEXT, TEXT_PAIR]), **signatures}
-    return {"serving_default": tf.function(lambda text: outputs(text), input_signature=[TEXT]), **signatures}
+        return {
+            "serving_default": tf.function(outputs, input_signature=[TEXT, TEXT_PAIR]),
+            **signatures,
+        }
+    return {
+        "serving_default": tf.function(lambda text: outputs(text), input_signature=[TEXT]),
+        **signatures,
+    }
 
 
 def embedder_signatures(encoder_model, encode, jit_compile=False) -> dict:
@@ -76,7 +102,10 @@ def embedder_signatures(encoder_model, encode, jit_compile=False) -> dict:
         inputs = encode(clean_text(text))
         out = run(inputs)
         mean = mean_pool(tf.cast(out["sequence_output"], tf.float32), inputs["padding_mask"])
-        return {"pooled": tf.cast(out["pooled_output"], tf.float32), "mean": tf.math.l2_normalize(mean, -1)}
+        return {
+            "pooled": tf.cast(out["pooled_output"], tf.float32),
+            "mean": tf.math.l2_normalize(mean, -1),
+        }
 
     return {"embed": tf.function(embed, input_signature=[TEXT])}
 
@@ -90,7 +119,9 @@ def fill_mask_signatures(pretrainer, encode, top_k=5, jit_compile=False) -> dict
 
     def fill_mask(text):
         inputs = encode(clean_text(text))
-        position = tf.argmax(tf.cast(inputs["token_ids"] == mask_id, tf.int32), axis=1, output_type=tf.int32)
+        position = tf.argmax(
+            tf.cast(inputs["token_ids"] == mask_id, tf.int32), axis=1, output_type=tf.int32
+        )
         logits = run({**inputs, "mask_positions": position[:, None]})["mlm"][:, 0]
         scores, ids = tf.math.top_k(tf.nn.softmax(tf.cast(logits, tf.float32)), k=top_k)
         return {"tokens": tf.gather(vocabulary, ids), "token_ids": ids, "scores": scores}
@@ -99,32 +130,57 @@ def fill_mask_signatures(pretrainer, encode, top_k=5, jit_compile=False) -> dict
 
 
 def generator_signatures(decoder, tokenizer, end_token_id, max_prompt_length) -> dict:
-    """`generate`: prompt, max_new_tokens, method ("greedy"/"sample"), temperature, top_k, top_p, seed
-    → text (the continuation) and token_ids. The decode loop and its KV cache run in the graph.
+    """`generate`: prompt, max_new_tokens, method ("greedy"/"sample"), temperature, top_k, top_p,
+    seed → text (the continuation) and token_ids. The decode loop and its KV cache run in the graph.
     Prompts keep their last `max_prompt_length` tokens; the rest of the model's positions are room
     for new tokens. Sampling is stateless: a request's seed alone decides its tokens."""
     limit = decoder.config.max_positions - max_prompt_length
 
     def generate(prompt, max_new_tokens, method, temperature, top_k, top_p, seed):
-        rules = generation_checks(method, temperature, top_k, top_p, max_new_tokens, limit,
-                                  decoder.config.vocab_size)
+        rules = generation_checks(
+            method, temperature, top_k, top_p, max_new_tokens, limit, decoder.config.vocab_size
+        )
         (prompt,) = checked((prompt,), rules)
 
         def continue_prompts():
-            ids = tokenizer(clean_text(prompt))[:, -max_prompt_length:]  # over-long prompts keep their end
+            ids = tokenizer(clean_text(prompt))[
+                :, -max_prompt_length:
+            ]  # over-long prompts keep their end
             empty = ids.row_lengths() == 0  # an empty prompt starts from the end-of-text token
-            ids = tf.concat([tf.RaggedTensor.from_row_lengths(
-                tf.fill([tf.reduce_sum(tf.cast(empty, tf.int32))], tf.cast(end_token_id, ids.dtype)),
-                tf.cast(empty, tf.int64)), ids], axis=1)
+            ids = tf.concat(
+                [
+                    tf.RaggedTensor.from_row_lengths(
+                        tf.fill(
+                            [tf.reduce_sum(tf.cast(empty, tf.int32))],
+                            tf.cast(end_token_id, ids.dtype),
+                        ),
+                        tf.cast(empty, tf.int64),
+                    ),
+                    ids,
+                ],
+                axis=1,
+            )
             ids, mask = left_pad(ids)
             config = types.SimpleNamespace(
-                max_new_tokens=max_new_tokens, method="greedy_or_sample", greedy=method == "greedy",
-                temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=1.0, min_new_tokens=0,
-                end_token_id=end_token_id, pad_token_id=end_token_id, stop_sequences=())
-            new = sample_or_greedy(decoder, ids, mask, config, seed)[:, tf.shape(ids)[1]:]
+                max_new_tokens=max_new_tokens,
+                method="greedy_or_sample",
+                greedy=method == "greedy",
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                repetition_penalty=1.0,
+                min_new_tokens=0,
+                end_token_id=end_token_id,
+                pad_token_id=end_token_id,
+                stop_sequences=(),
+            )
+            new = sample_or_greedy(decoder, ids, mask, config, seed)[:, tf.shape(ids)[1] :]
             ended = tf.cast(new == end_token_id, tf.int32)
-            lengths = tf.where(tf.reduce_any(ended > 0, 1), tf.argmax(ended, 1, output_type=tf.int32),
-                               tf.shape(new)[1])
+            lengths = tf.where(
+                tf.reduce_any(ended > 0, 1),
+                tf.argmax(ended, 1, output_type=tf.int32),
+                tf.shape(new)[1],
+            )
             new = tf.RaggedTensor.from_tensor(new, lengths=lengths)
             return {"text": tokenizer.detokenize(new), "token_ids": new.to_tensor(end_token_id)}
 
@@ -133,8 +189,13 @@ def generator_signatures(decoder, tokenizer, end_token_id, max_prompt_length) ->
 
         return tf.cond(tf.size(prompt) > 0, continue_prompts, empty_batch)
 
-    spec = [tf.TensorSpec([None], tf.string, name="prompt"), tf.TensorSpec([], tf.int32, name="max_new_tokens"),
-            tf.TensorSpec([], tf.string, name="method"), tf.TensorSpec([], tf.float32, name="temperature"),
-            tf.TensorSpec([], tf.int32, name="top_k"), tf.TensorSpec([], tf.float32, name="top_p"),
-            tf.TensorSpec([], tf.int32, name="seed")]
+    spec = [
+        tf.TensorSpec([None], tf.string, name="prompt"),
+        tf.TensorSpec([], tf.int32, name="max_new_tokens"),
+        tf.TensorSpec([], tf.string, name="method"),
+        tf.TensorSpec([], tf.float32, name="temperature"),
+        tf.TensorSpec([], tf.int32, name="top_k"),
+        tf.TensorSpec([], tf.float32, name="top_p"),
+        tf.TensorSpec([], tf.int32, name="seed"),
+    ]
     return {"serving_default": tf.function(generate, input_signature=spec)}

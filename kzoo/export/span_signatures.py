@@ -15,10 +15,19 @@ from kzoo.text.word_offsets import char_offsets, split_words, tokenize_words
 def _pack(tokenizer, segments, sequence_length):
     """Encoder inputs for ragged id segments; the last segment is truncated first."""
     pad = tokenizer.token_to_id("[PAD]")
-    packer = MultiSegmentPacker(sequence_length, start_value=tokenizer.token_to_id("[CLS]"),
-                                end_value=tokenizer.token_to_id("[SEP]"), pad_value=pad, truncate="waterfall")
+    packer = MultiSegmentPacker(
+        sequence_length,
+        start_value=tokenizer.token_to_id("[CLS]"),
+        end_value=tokenizer.token_to_id("[SEP]"),
+        pad_value=pad,
+        truncate="waterfall",
+    )
     token_ids, segment_ids = packer(segments)
-    return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": tf.cast(token_ids != pad, tf.int32)}
+    return {
+        "token_ids": token_ids,
+        "segment_ids": segment_ids,
+        "padding_mask": tf.cast(token_ids != pad, tf.int32),
+    }
 
 
 def _shift_right(values, fill):
@@ -28,7 +37,8 @@ def _shift_right(values, fill):
 def _position_in_row(ragged):
     """Each flat value's index within its row of a ragged (batch, n) tensor."""
     return tf.range(tf.size(ragged.flat_values, out_type=ragged.row_splits.dtype)) - tf.gather(
-        ragged.row_starts(), ragged.value_rowids())
+        ragged.row_starts(), ragged.value_rowids()
+    )
 
 
 def _word_pieces(tokenizer, text):
@@ -47,34 +57,53 @@ def _word_offsets(offsets, rows, words):
 
 def entity_spans(labels, starts, ends):
     """Groups per-word IOB2 labels (ragged, with byte offsets) into entities, by seqeval's rules:
-    an entity starts at `B-X`, or at `I-X` after `O` or another type, and takes the `I-X` words after.
+    an entity starts at `B-X`, or at `I-X` after `O` or another type, and takes the `I-X` words
+    after.
 
     Returns ragged (type, byte start, byte end) per row.
     """
     flat = labels.flat_values
     kinds = tf.strings.regex_replace(flat, "^[BI]-", "")
     inside = flat != "O"
-    continues = _shift_right(inside, False) & (_position_in_row(labels) > 0) & (_shift_right(kinds, "") == kinds)
+    continues = (
+        _shift_right(inside, False)
+        & (_position_in_row(labels) > 0)
+        & (_shift_right(kinds, "") == kinds)
+    )
     begins = inside & (tf.strings.regex_full_match(flat, "B-.*") | ~continues)
     entity = tf.boolean_mask(tf.cumsum(tf.cast(begins, tf.int32)) - 1, inside)
     count = tf.reduce_sum(tf.cast(begins, tf.int32))
 
     def per_entity(values):
-        return tf.RaggedTensor.from_value_rowids(values, tf.boolean_mask(labels.value_rowids(), begins),
-                                                 nrows=labels.nrows())
+        return tf.RaggedTensor.from_value_rowids(
+            values, tf.boolean_mask(labels.value_rowids(), begins), nrows=labels.nrows()
+        )
 
-    return (per_entity(tf.boolean_mask(kinds, begins)),
-            per_entity(tf.math.unsorted_segment_min(tf.boolean_mask(starts.flat_values, inside), entity, count)),
-            per_entity(tf.math.unsorted_segment_max(tf.boolean_mask(ends.flat_values, inside), entity, count)))
+    return (
+        per_entity(tf.boolean_mask(kinds, begins)),
+        per_entity(
+            tf.math.unsorted_segment_min(
+                tf.boolean_mask(starts.flat_values, inside), entity, count
+            )
+        ),
+        per_entity(
+            tf.math.unsorted_segment_max(tf.boolean_mask(ends.flat_values, inside), entity, count)
+        ),
+    )
 
 
 def _spans(text, starts, ends):
-    """Texts and character offsets of ragged byte spans into each row's text, padded with "" and -1."""
+    """Texts and character offsets of ragged byte spans into each row's text, padded with ""
+    and -1."""
     rows = tf.gather(text, starts.value_rowids())
     begin, end = starts.flat_values, ends.flat_values
-    return {"entity_texts": starts.with_flat_values(tf.strings.substr(rows, begin, end - begin)).to_tensor(""),
-            "entity_starts": starts.with_flat_values(char_offsets(rows, begin)).to_tensor(-1),
-            "entity_ends": starts.with_flat_values(char_offsets(rows, end)).to_tensor(-1)}
+    return {
+        "entity_texts": starts.with_flat_values(
+            tf.strings.substr(rows, begin, end - begin)
+        ).to_tensor(""),
+        "entity_starts": starts.with_flat_values(char_offsets(rows, begin)).to_tensor(-1),
+        "entity_ends": starts.with_flat_values(char_offsets(rows, end)).to_tensor(-1),
+    }
 
 
 def token_classifier_signatures(task, tokenizer, sequence_length, jit_compile=False) -> dict:
@@ -88,16 +117,27 @@ def token_classifier_signatures(task, tokenizer, sequence_length, jit_compile=Fa
         text = clean_text(text)
         starts, ends, pieces, word_of_piece = _word_pieces(tokenizer, text)
         predicted = tf.argmax(run(_pack(tokenizer, (pieces,), sequence_length)), -1)
-        position, word, rows = _position_in_row(pieces), word_of_piece.flat_values, pieces.value_rowids()
-        first = ((position == 0) | (word != _shift_right(word, -1))) & (position < sequence_length - 2)
+        position, word, rows = (
+            _position_in_row(pieces),
+            word_of_piece.flat_values,
+            pieces.value_rowids(),
+        )
+        first = ((position == 0) | (word != _shift_right(word, -1))) & (
+            position < sequence_length - 2
+        )
         rows, position, word = (tf.boolean_mask(x, first) for x in (rows, position, word))
         labels = tf.gather(label_names, tf.gather_nd(predicted, tf.stack([rows, position + 1], 1)))
 
         def per_word(values):
-            return tf.RaggedTensor.from_value_rowids(values, rows, nrows=tf.shape(text, tf.int64)[0])
+            return tf.RaggedTensor.from_value_rowids(
+                values, rows, nrows=tf.shape(text, tf.int64)[0]
+            )
 
-        kinds, begin, end = entity_spans(per_word(labels), per_word(_word_offsets(starts, rows, word)),
-                                         per_word(_word_offsets(ends, rows, word)))
+        kinds, begin, end = entity_spans(
+            per_word(labels),
+            per_word(_word_offsets(starts, rows, word)),
+            per_word(_word_offsets(ends, rows, word)),
+        )
         return {"entity_labels": kinds.to_tensor(""), **_spans(text, begin, end)}
 
     return {"serving_default": tf.function(entities, input_signature=[TEXT])}
@@ -106,18 +146,29 @@ def token_classifier_signatures(task, tokenizer, sequence_length, jit_compile=Fa
 def _best_span(logits, in_context, band):
     """(start position, end position, p(start)·p(end)) of the best span inside the context, where
     `band` allows end ≥ start and caps the length."""
+
     def probabilities(x):
         return tf.nn.softmax(tf.where(in_context, tf.cast(x, tf.float32), -1e9))
 
     length = tf.shape(band)[0]
-    scores = probabilities(logits["start"])[:, :, None] * probabilities(logits["end"])[:, None, :] * band
+    scores = (
+        probabilities(logits["start"])[:, :, None]
+        * probabilities(logits["end"])[:, None, :]
+        * band
+    )
     flat = tf.reshape(scores, [-1, length * length])
     best = tf.argmax(flat, -1, output_type=tf.int32)
     return best // length, best % length, tf.reduce_max(flat, -1)
 
 
-def question_answering_signatures(task, tokenizer, sequence_length, max_answer_length=30,
-                                  max_question_length=64, jit_compile=False) -> dict:
+def question_answering_signatures(
+    task,
+    tokenizer,
+    sequence_length,
+    max_answer_length=30,
+    max_question_length=64,
+    jit_compile=False,
+) -> dict:
     """`serving_default`: question, context → `answer`, `start`, `end` (character offsets in the
     context, end exclusive) and `score` (p(start) · p(end)), the best span of at most
     `max_answer_length` tokens. Questions keep at most `max_question_length` tokens (and at most
@@ -142,17 +193,26 @@ def question_answering_signatures(task, tokenizer, sequence_length, max_answer_l
 
         first, last, score = _best_span(logits, in_context, band)
         first, last, found = first - offset, last - offset, kept > 0
-        words = tf.pad(word_of_piece.to_tensor(0), [[0, 0], [0, 1]])  # ≥ 1 column even if no context has words
+        words = tf.pad(
+            word_of_piece.to_tensor(0), [[0, 0], [0, 1]]
+        )  # ≥ 1 column even if no context has words
 
         def byte_offset(offsets, piece):
-            word = tf.gather(words, tf.clip_by_value(piece, 0, tf.shape(words)[1] - 1), batch_dims=1)
+            word = tf.gather(
+                words, tf.clip_by_value(piece, 0, tf.shape(words)[1] - 1), batch_dims=1
+            )
             return tf.gather(tf.pad(offsets.to_tensor(0), [[0, 0], [0, 1]]), word, batch_dims=1)
 
         begin, end = byte_offset(starts, first), byte_offset(ends, last)
-        return {"answer": tf.where(found, tf.strings.substr(context, begin, end - begin), ""),
-                "start": tf.where(found, char_offsets(context, begin), -1),
-                "end": tf.where(found, char_offsets(context, end), -1),
-                "score": tf.where(found, score, 0.0)}
+        return {
+            "answer": tf.where(found, tf.strings.substr(context, begin, end - begin), ""),
+            "start": tf.where(found, char_offsets(context, begin), -1),
+            "end": tf.where(found, char_offsets(context, end), -1),
+            "score": tf.where(found, score, 0.0),
+        }
 
-    spec = [tf.TensorSpec([None], tf.string, name="question"), tf.TensorSpec([None], tf.string, name="context")]
+    spec = [
+        tf.TensorSpec([None], tf.string, name="question"),
+        tf.TensorSpec([None], tf.string, name="context"),
+    ]
     return {"serving_default": tf.function(answer, input_signature=spec)}

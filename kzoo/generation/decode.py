@@ -12,12 +12,34 @@ from typing import Any, NamedTuple
 import keras
 from keras import ops
 
-from kzoo.generation.processors import (NEG_INF, first_max, no_repeat_ngram, repetition_penalty, seen_tokens,
-                                        top_k_filter, top_p_filter)
+from kzoo.generation.processors import (
+    NEG_INF,
+    first_max,
+    no_repeat_ngram,
+    repetition_penalty,
+    seen_tokens,
+    top_k_filter,
+    top_p_filter,
+)
 from kzoo.generation.screen import screen_of, screened_argmax
 from kzoo.layers.backend import stateless_categorical
 
 METHODS = ("greedy", "sample", "beam")
+
+
+def _finite(v):
+    return (v == v) & (abs(v) != float("inf"))
+
+
+# The settings a SavedModel request carries too. Written with operators only, so one predicate
+# checks a Python `GenerationConfig` and, in the graph, a request's tensors
+# (`kzoo.export.request_checks`).
+REQUEST_RULES = {
+    "max_new_tokens": (lambda v: v >= 1, ">= 1"),
+    "temperature": (lambda v: _finite(v) & (v > 0), "finite and > 0"),
+    "top_k": (lambda v: v >= 0, ">= 0 (0 = off)"),
+    "top_p": (lambda v: _finite(v) & (v > 0) & (v <= 1), "in (0, 1]"),
+}
 
 
 @dataclass(frozen=True)
@@ -41,18 +63,20 @@ class GenerationConfig:
     seed: int | None = None
 
     def __post_init__(self):
-        checks = {"method": self.method in METHODS, "max_new_tokens": self.max_new_tokens >= 1,
-                  "temperature": self.temperature > 0, "top_k": self.top_k >= 0,
-                  "top_p": 0 < self.top_p <= 1, "repetition_penalty": self.repetition_penalty > 0,
-                  "no_repeat_ngram_size": self.no_repeat_ngram_size >= 0,
-                  "num_beams": self.num_beams >= 1, "min_new_tokens": 0 <= self.min_new_tokens <= self.max_new_tokens}
-        allowed = {"method": f"one of {METHODS}", "max_new_tokens": ">= 1", "temperature": "> 0",
-                   "top_k": ">= 0 (0 = off)", "top_p": "in (0, 1]", "repetition_penalty": "> 0 (1 = off)",
-                   "no_repeat_ngram_size": ">= 0 (0 = off)",
-                   "num_beams": ">= 1", "min_new_tokens": "in [0, max_new_tokens]"}
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"GenerationConfig.{name}={getattr(self, name)!r} is invalid: expected {allowed[name]}.")
+        rules = {
+            **REQUEST_RULES,
+            "method": (lambda v: v in METHODS, f"one of {METHODS}"),
+            "repetition_penalty": (lambda v: v > 0, "> 0 (1 = off)"),
+            "no_repeat_ngram_size": (lambda v: v >= 0, ">= 0 (0 = off)"),
+            "num_beams": (lambda v: v >= 1, ">= 1"),
+            "min_new_tokens": (lambda v: 0 <= v <= self.max_new_tokens, "in [0, max_new_tokens]"),
+        }
+        for name, (holds, allowed) in rules.items():
+            if not holds(getattr(self, name)):
+                raise ValueError(
+                    f"GenerationConfig.{name}={getattr(self, name)!r} is invalid: "
+                    f"expected {allowed}."
+                )
 
 
 def next_token_logits(logits, seen, step, config: GenerationConfig, tokens=None, length=None):
@@ -65,7 +89,9 @@ def next_token_logits(logits, seen, step, config: GenerationConfig, tokens=None,
         logits = no_repeat_ngram(logits, tokens, length, config.no_repeat_ngram_size)
     if config.end_token_id is not None and config.min_new_tokens:
         is_end = ops.arange(logits.shape[-1]) == config.end_token_id
-        logits = ops.where(ops.logical_and(is_end[None], step < config.min_new_tokens), NEG_INF, logits)
+        logits = ops.where(
+            ops.logical_and(is_end[None], step < config.min_new_tokens), NEG_INF, logits
+        )
     if config.method != "greedy":
         logits = logits / config.temperature
         logits = _maybe(config.top_k, 0, lambda: top_k_filter(logits, config.top_k), logits)
@@ -74,8 +100,8 @@ def next_token_logits(logits, seen, step, config: GenerationConfig, tokens=None,
 
 
 def _maybe(setting, off, apply, logits):
-    """`apply()` unless `setting` is `off`; decided in the graph when the setting is a request tensor,
-    so a SavedModel request that turns a filter off skips its full-vocabulary sort."""
+    """`apply()` unless `setting` is `off`; decided in the graph when the setting is a request
+    tensor, so a SavedModel request that turns a filter off skips its full-vocabulary sort."""
     if isinstance(setting, (int, float)):
         return logits if setting == off else apply()
     return ops.cond(ops.not_equal(setting, off), apply, lambda: logits)
@@ -84,10 +110,17 @@ def _maybe(setting, off, apply, logits):
 def _prefill(decoder, token_ids, padding_mask, config):
     batch, prompt_length = ops.shape(token_ids)
     total = prompt_length + config.max_new_tokens
-    mask = ops.concatenate([ops.cast(padding_mask, "int32"),
-                            ops.ones((batch, config.max_new_tokens), "int32")], axis=1)
-    tokens = ops.concatenate([ops.cast(token_ids, "int32"),
-                              ops.full((batch, config.max_new_tokens), config.pad_token_id, "int32")], axis=1)
+    mask = ops.concatenate(
+        [ops.cast(padding_mask, "int32"), ops.ones((batch, config.max_new_tokens), "int32")],
+        axis=1,
+    )
+    tokens = ops.concatenate(
+        [
+            ops.cast(token_ids, "int32"),
+            ops.full((batch, config.max_new_tokens), config.pad_token_id, "int32"),
+        ],
+        axis=1,
+    )
     cache = decoder.init_cache(batch, total, dtype=decoder.compute_dtype)
     # Out of place: the zeros may be one buffer shared by every layer. The copy it returns belongs
     # to the loop, whose steps then write in place.
@@ -99,7 +132,8 @@ def _prefill(decoder, token_ids, padding_mask, config):
 
 
 def _stopped(tokens, position, generated, token, config):
-    """End token, or a stop sequence completed by the generated tokens (never matched into the prompt)."""
+    """End token, or a stop sequence completed by the generated tokens (never matched into the
+    prompt)."""
     done = ops.zeros_like(token, "bool")
     if config.end_token_id is not None:
         done = token == config.end_token_id
@@ -126,21 +160,31 @@ class DecodeState(NamedTuple):
     seed: Any  # int32 scalar: step t samples from the stateless stream (seed, t)
 
 
-def initial_state(decoder, token_ids, padding_mask, config: GenerationConfig, screened=False,
-                  seed=0) -> DecodeState:
+def initial_state(
+    decoder, token_ids, padding_mask, config: GenerationConfig, screened=False, seed=0
+) -> DecodeState:
     """Runs the prompt through the cache once; returns the `DecodeState` that `sampling_step`
     advances. `seed` (an int or int32 tensor) decides every sampled token of the request."""
     tokens, mask, cache, logits, hidden = _prefill(decoder, token_ids, padding_mask, config)
     prompt_length = ops.shape(token_ids)[1]
     seen = ops.zeros((1, 1), "bool")
     if config.repetition_penalty != 1.0:
-        seen = seen_tokens(tokens, ops.concatenate([padding_mask, ops.zeros_like(tokens[:, prompt_length:])], 1),
-                           decoder.config.vocab_size)
+        seen = seen_tokens(
+            tokens,
+            ops.concatenate([padding_mask, ops.zeros_like(tokens[:, prompt_length:])], 1),
+            decoder.config.vocab_size,
+        )
     return DecodeState(
-        step=ops.convert_to_tensor(0, "int32"), tokens=tokens, cache=cache,
-        last=(hidden, *screen_of(decoder.output_table())) if screened else logits, seen=seen,
-        done=ops.zeros((ops.shape(tokens)[0],), "bool"), mask=mask,
-        prompt_length=ops.convert_to_tensor(prompt_length, "int32"), seed=ops.cast(seed, "int32"))
+        step=ops.convert_to_tensor(0, "int32"),
+        tokens=tokens,
+        cache=cache,
+        last=(hidden, *screen_of(decoder.output_table())) if screened else logits,
+        seen=seen,
+        done=ops.zeros((ops.shape(tokens)[0],), "bool"),
+        mask=mask,
+        prompt_length=ops.convert_to_tensor(prompt_length, "int32"),
+        seed=ops.cast(seed, "int32"),
+    )
 
 
 def sampling_step(decoder, config: GenerationConfig, screened=False):
@@ -151,13 +195,21 @@ def sampling_step(decoder, config: GenerationConfig, screened=False):
     a quarter of the reads of the vocabulary table."""
     vocabulary = decoder.config.vocab_size
     if screened and (config.method != "greedy" or decoder.output_table() is None):
-        raise ValueError(f"screened decoding needs method='greedy' (got {config.method!r}) and a decoder whose LM "
-                         "head is tied to its token embedding; pass screened=False otherwise.")
+        raise ValueError(
+            f"screened decoding needs method='greedy' (got {config.method!r}) and a decoder "
+            "whose LM head is tied to its token embedding; pass screened=False otherwise."
+        )
 
     def step(state: DecodeState) -> DecodeState:
         def process(logits):
-            return next_token_logits(logits, state.seen, state.step, config, state.tokens,
-                                     state.prompt_length + state.step)
+            return next_token_logits(
+                logits,
+                state.seen,
+                state.step,
+                config,
+                state.tokens,
+                state.prompt_length + state.step,
+            )
 
         if screened:
             token = screened_argmax(state.last[0], decoder.output_table(), state.last[1:], process)
@@ -167,37 +219,48 @@ def sampling_step(decoder, config: GenerationConfig, screened=False):
         if config.method != "greedy":
             sampled = stateless_categorical(scores, state.seed, state.step)
             # "greedy_or_sample" decides per request (SavedModels take the method as an input).
-            token = sampled if config.method == "sample" else ops.where(config.greedy, token, sampled)
+            token = (
+                sampled if config.method == "sample" else ops.where(config.greedy, token, sampled)
+            )
         token = ops.where(state.done, config.pad_token_id, token)
         position = state.prompt_length + state.step
         tokens = _write_column(state.tokens, position, token)
-        done = ops.logical_or(state.done, _stopped(tokens, position, state.step + 1, token, config))
+        done = ops.logical_or(
+            state.done, _stopped(tokens, position, state.step + 1, token, config)
+        )
         seen = state.seen
         if config.repetition_penalty != 1.0:
             seen = ops.logical_or(seen, ops.one_hot(token, vocabulary) > 0)
         logits, hidden, cache = decoder.call_with_cache(
-            token[:, None], state.mask, state.cache, position, in_place=True)
-        # Screened, the step's full logits go unread, and graph pruning (XLA's too) drops their product.
+            token[:, None], state.mask, state.cache, position, in_place=True
+        )
+        # Screened, the step's full logits go unread, and graph pruning (XLA's too) drops their
+        # product.
         last = (hidden[:, 0, :], *state.last[1:]) if screened else logits[:, 0, :]
-        return state._replace(step=state.step + 1, tokens=tokens, cache=cache, last=last, seen=seen,
-                              done=done)
+        return state._replace(
+            step=state.step + 1, tokens=tokens, cache=cache, last=last, seen=seen, done=done
+        )
 
     def running(state: DecodeState):
-        return ops.logical_and(state.step < config.max_new_tokens,
-                               ops.logical_not(ops.all(state.done)))
+        return ops.logical_and(
+            state.step < config.max_new_tokens, ops.logical_not(ops.all(state.done))
+        )
 
     return step, running
 
 
-def sample_or_greedy(decoder, token_ids, padding_mask, config: GenerationConfig, seed=0,
-                     screened=False):
-    """Greedy or sampled decoding; returns (batch, prompt + max_new_tokens) ids, finished rows padded.
+def sample_or_greedy(
+    decoder, token_ids, padding_mask, config: GenerationConfig, seed=0, screened=False
+):
+    """Greedy or sampled decoding; returns (batch, prompt + max_new_tokens) ids, finished rows
+    padded.
     `seed` (int or int32 tensor) decides every sampled token; `screened`: see `sampling_step`."""
     step, running = sampling_step(decoder, config, screened)
     state = initial_state(decoder, token_ids, padding_mask, config, screened, seed)
     # keras.ops.while_loop passes the state's fields as arguments; they are named again here.
-    final = ops.while_loop(lambda *s: running(DecodeState(*s)), lambda *s: step(DecodeState(*s)),
-                           state)
+    final = ops.while_loop(
+        lambda *s: running(DecodeState(*s)), lambda *s: step(DecodeState(*s)), state
+    )
     return DecodeState(*final).tokens
 
 
@@ -217,48 +280,94 @@ def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
     finished_tokens = ops.zeros((batch, beams, total), "int32")
     seen = ops.zeros((1, 1), "bool")
     if config.repetition_penalty != 1.0:
-        seen = seen_tokens(tokens, ops.concatenate([padding_mask, ops.zeros_like(tokens[:, prompt_length:])], 1),
-                           vocabulary)
+        seen = seen_tokens(
+            tokens,
+            ops.concatenate([padding_mask, ops.zeros_like(tokens[:, prompt_length:])], 1),
+            vocabulary,
+        )
 
     def body(step, tokens, cache, logits, scores, finished_scores, finished_tokens, seen):
         position = prompt_length + step
-        log_probs = ops.log_softmax(next_token_logits(logits, seen, step, config, tokens, position), axis=-1)
+        log_probs = ops.log_softmax(
+            next_token_logits(logits, seen, step, config, tokens, position), axis=-1
+        )
         candidates = ops.reshape(log_probs, (batch, beams, vocabulary)) + scores[:, :, None]
-        top_scores, top_index = ops.top_k(ops.reshape(candidates, (batch, beams * vocabulary)), 2 * beams)
+        top_scores, top_index = ops.top_k(
+            ops.reshape(candidates, (batch, beams * vocabulary)), 2 * beams
+        )
         source_beam, token = top_index // vocabulary, ops.cast(top_index % vocabulary, "int32")
         rows = ops.arange(batch)[:, None] * beams + source_beam
-        candidate_tokens = _write_column(ops.take(tokens, ops.reshape(rows, (-1,)), axis=0), position,
-                                         ops.reshape(token, (-1,)))
+        candidate_tokens = _write_column(
+            ops.take(tokens, ops.reshape(rows, (-1,)), axis=0), position, ops.reshape(token, (-1,))
+        )
         candidate_tokens = ops.reshape(candidate_tokens, (batch, 2 * beams, total))
-        is_end = (token == config.end_token_id) if config.end_token_id is not None else ops.zeros_like(token, "bool")
+        is_end = (
+            (token == config.end_token_id)
+            if config.end_token_id is not None
+            else ops.zeros_like(token, "bool")
+        )
         rank = ops.arange(2 * beams)[None, :]
         # Finished: end tokens among the top `beams` candidates, scored with the length penalty.
-        new_finished = ops.where(ops.logical_and(is_end, rank < beams),
-                                 top_scores / ops.cast(step + 1, "float32") ** config.length_penalty, -1e9)
+        new_finished = ops.where(
+            ops.logical_and(is_end, rank < beams),
+            top_scores / ops.cast(step + 1, "float32") ** config.length_penalty,
+            -1e9,
+        )
         finished_scores, finished_tokens = _best(
             ops.concatenate([finished_scores, new_finished], 1),
-            ops.concatenate([finished_tokens, candidate_tokens], 1), beams)
+            ops.concatenate([finished_tokens, candidate_tokens], 1),
+            beams,
+        )
         # Running: the best `beams` candidates that did not end.
         live_scores, live_order = ops.top_k(ops.where(is_end, -2e9, top_scores), beams)
         keep_rows = ops.reshape(ops.take_along_axis(rows, live_order, axis=1), (-1,))
-        tokens = ops.reshape(ops.take_along_axis(candidate_tokens, live_order[:, :, None], axis=1), (-1, total))
+        tokens = ops.reshape(
+            ops.take_along_axis(candidate_tokens, live_order[:, :, None], axis=1), (-1, total)
+        )
         heads = decoder.config.num_heads
         cache_rows = ops.reshape(keep_rows[:, None] * heads + ops.arange(heads)[None, :], (-1,))
         cache = keras.tree.map_structure(lambda c: ops.take(c, cache_rows, axis=0), cache)
         next_tokens = ops.reshape(ops.take_along_axis(token, live_order, axis=1), (-1,))
         if config.repetition_penalty != 1.0:
-            seen = ops.logical_or(ops.take(seen, keep_rows, axis=0), ops.one_hot(next_tokens, vocabulary) > 0)
-        logits, _, cache = decoder.call_with_cache(next_tokens[:, None], mask, cache, position, in_place=True)
-        return step + 1, tokens, cache, logits[:, 0, :], live_scores, finished_scores, finished_tokens, seen
+            seen = ops.logical_or(
+                ops.take(seen, keep_rows, axis=0), ops.one_hot(next_tokens, vocabulary) > 0
+            )
+        logits, _, cache = decoder.call_with_cache(
+            next_tokens[:, None], mask, cache, position, in_place=True
+        )
+        return (
+            step + 1,
+            tokens,
+            cache,
+            logits[:, 0, :],
+            live_scores,
+            finished_scores,
+            finished_tokens,
+            seen,
+        )
 
     def cond(step, tokens, cache, logits, scores, finished_scores, *rest):
         running = step < config.max_new_tokens
         if config.early_stopping and config.end_token_id is not None:
-            running = ops.logical_and(running, ops.logical_not(ops.all(finished_scores[:, -1] > -1e8)))
+            running = ops.logical_and(
+                running, ops.logical_not(ops.all(finished_scores[:, -1] > -1e8))
+            )
         return running
 
-    state = ops.while_loop(cond, body, (ops.convert_to_tensor(0, "int32"), tokens, cache, logits, scores,
-                                        finished_scores, finished_tokens, seen))
+    state = ops.while_loop(
+        cond,
+        body,
+        (
+            ops.convert_to_tensor(0, "int32"),
+            tokens,
+            cache,
+            logits,
+            scores,
+            finished_scores,
+            finished_tokens,
+            seen,
+        ),
+    )
     step, tokens, _, _, scores, finished_scores, finished_tokens, _ = state
     final_scores = scores / ops.cast(step, "float32") ** config.length_penalty
     all_scores = ops.concatenate([finished_scores, final_scores], 1)
@@ -268,8 +377,11 @@ def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
 
 
 def _write_column(tokens, position, column):
-    # An elementwise select: ops.slice_update on TensorFlow launches an XLA kernel (0.2-0.3 ms a step).
-    return ops.where(ops.arange(ops.shape(tokens)[1])[None, :] == position, column[:, None], tokens)
+    # An elementwise select: ops.slice_update on TensorFlow launches an XLA kernel (0.2-0.3 ms a
+    # step).
+    return ops.where(
+        ops.arange(ops.shape(tokens)[1])[None, :] == position, column[:, None], tokens
+    )
 
 
 def _best(scores, tokens, k):

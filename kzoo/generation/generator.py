@@ -5,7 +5,13 @@ import secrets
 
 import tensorflow as tf
 
-from kzoo.generation.decode import GenerationConfig, beam_search, initial_state, sample_or_greedy, sampling_step
+from kzoo.generation.decode import (
+    GenerationConfig,
+    beam_search,
+    initial_state,
+    sample_or_greedy,
+    sampling_step,
+)
 
 IDS = tf.TensorSpec([None, None], tf.int32)
 SEED = tf.TensorSpec([], tf.int32)
@@ -27,7 +33,8 @@ class Generator:
     length are dynamic, so new prompts never retrace).
 
     Example:
-        >>> generator = Generator(decoder, tokenizer, end_token_id=tokenizer.token_to_id("<|endoftext|>"))
+        >>> end = tokenizer.token_to_id("<|endoftext|>")
+        >>> generator = Generator(decoder, tokenizer, end_token_id=end)
         >>> generator(["Once upon a time"], max_new_tokens=20, method="sample", top_p=0.9, seed=1)
         ['Once upon a time, ...']
     """
@@ -37,9 +44,12 @@ class Generator:
         run natively in bfloat16 (AVX-512 BF16 / AMX CPUs, GPUs), far slower on AVX2 CPUs
         (tools/bench.py); logits can differ slightly from float32, so it is opt-in.
         `screen`: float32 greedy decoding of one row reads the vocabulary table through an int8
-        screen (`kzoo.generation.screen`), with float32 greedy's tokens; `False` reads it in float32."""
+        screen (`kzoo.generation.screen`), with float32 greedy's tokens; `False` reads it in
+        float32."""
         if precision not in ("float32", "bfloat16"):
-            raise ValueError(f"precision={precision!r} is invalid: expected 'float32' or 'bfloat16'.")
+            raise ValueError(
+                f"precision={precision!r} is invalid: expected 'float32' or 'bfloat16'."
+            )
         self.decoder = decoder if precision == "float32" else decoder.with_dtype(precision)
         self.precision, self.screen = precision, screen
         self.tokenizer, self.defaults = tokenizer, defaults
@@ -57,8 +67,9 @@ class Generator:
         if key not in self._compiled:
             self._compiled[key] = self._compile(*key)
         self._check_length(token_ids, config)
-        return self._compiled[key](tf.cast(token_ids, tf.int32), tf.cast(padding_mask, tf.int32),
-                                   _seed_of(config))
+        return self._compiled[key](
+            tf.cast(token_ids, tf.int32), tf.cast(padding_mask, tf.int32), _seed_of(config)
+        )
 
     def _compile(self, setting: GenerationConfig, xla: bool):
         """One decode graph for `setting`, taking (ids, mask, seed)."""
@@ -73,9 +84,15 @@ class Generator:
 
     def _screened(self, config, xla):
         # The screen pays where one row's step is bound by reading float32 weights, under XLA,
-        # which converts the int8 table inside its product; oneDNN would convert it to float32 first.
-        return (self.screen and xla and self.precision == "float32" and config.method == "greedy"
-                and self.decoder.output_table() is not None)
+        # which converts the int8 table inside its product; oneDNN would convert it to float32
+        # first.
+        return (
+            self.screen
+            and xla
+            and self.precision == "float32"
+            and config.method == "greedy"
+            and self.decoder.output_table() is not None
+        )
 
     @staticmethod
     def _use_xla(rows):
@@ -96,7 +113,9 @@ class Generator:
         """Yields the new text piece by piece as tokens are produced (for CLIs and UIs)."""
         config = self.config(**options)
         if config.method == "beam":
-            raise ValueError("streaming needs a token-by-token method: use method='greedy' or 'sample'.")
+            raise ValueError(
+                "streaming needs a token-by-token method: use method='greedy' or 'sample'."
+            )
         ids, mask = left_pad(self.tokenizer(tf.constant([prompt])))
         self._check_length(ids, config)
         setting = dataclasses.replace(config, seed=None)
@@ -107,11 +126,15 @@ class Generator:
             # 21.9 vs 45.7 tokens/s).
             start = tf.function(
                 lambda ids, mask, seed: initial_state(self.decoder, ids, mask, setting, seed=seed),
-                input_signature=[IDS, IDS, SEED])
-            state_spec = tf.nest.map_structure(tf.TensorSpec.from_tensor,
-                                               start.get_concrete_function().structured_outputs)
+                input_signature=[IDS, IDS, SEED],
+            )
+            state_spec = tf.nest.map_structure(
+                tf.TensorSpec.from_tensor, start.get_concrete_function().structured_outputs
+            )
             step, running = sampling_step(self.decoder, setting)
-            step = tf.function(step, input_signature=[state_spec], jit_compile=self._use_xla(rows=1))
+            step = tf.function(
+                step, input_signature=[state_spec], jit_compile=self._use_xla(rows=1)
+            )
             self._streaming[setting] = start, step, running
         start, step, running = self._streaming[setting]
         state = start(ids, mask, _seed_of(config))
@@ -126,13 +149,16 @@ class Generator:
         needed = token_ids.shape[1] + config.max_new_tokens
         limit = self.decoder.config.max_positions
         if needed > limit:
-            raise ValueError(f"prompt of {token_ids.shape[1]} tokens + max_new_tokens={config.max_new_tokens} "
-                             f"exceeds the model's {limit} positions; shorten the prompt or ask for fewer tokens.")
+            raise ValueError(
+                f"prompt of {token_ids.shape[1]} tokens + max_new_tokens={config.max_new_tokens} "
+                f"exceeds the model's {limit} positions; shorten the prompt or ask for fewer "
+                "tokens."
+            )
 
     def _decode(self, output, prompt_length, mask):
         texts = []
         for row, row_mask in zip(output.numpy(), mask.numpy()):
-            ids = [int(t) for t in row[prompt_length - int(row_mask.sum()):]]
+            ids = [int(t) for t in row[prompt_length - int(row_mask.sum()) :]]
             texts.append(self.tokenizer.detokenize([ids])[0])
         return [t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t) for t in texts]
 

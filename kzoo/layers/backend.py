@@ -1,4 +1,5 @@
-"""Which runtime executes the graph being built, for the few places that pick a faster form by measurement."""
+"""Which runtime executes the graph being built, for the few places that pick a faster form by
+measurement."""
 
 import functools
 
@@ -6,14 +7,15 @@ import keras
 
 
 def tensorflow_without_xla():
-    """True on the TensorFlow backend outside XLA (`tf.function(jit_compile=True)`): each op then runs
-    as its own oneDNN or TensorFlow kernel, and XLA's fusions do not apply."""
+    """True on the TensorFlow backend outside XLA (`tf.function(jit_compile=True)`): each op then
+    runs as its own oneDNN or TensorFlow kernel, and XLA's fusions do not apply."""
     if keras.backend.backend() != "tensorflow":
         return False
     from tensorflow.python.framework import ops as tf_ops
     from tensorflow.python.ops import control_flow_util
 
-    # tf.function(jit_compile=True) marks the graph it traces with an XLA context; tf.function itself
+    # tf.function(jit_compile=True) marks the graph it traces with an XLA context; tf.function
+    # itself
     # checks it this way.
     return not control_flow_util.GraphOrParentsInXlaContext(tf_ops.get_default_graph())
 
@@ -67,7 +69,8 @@ def xla_fused(fn):
     def fused(*inputs):
         return forward(*inputs), lambda upstream: backward(inputs, upstream)
 
-    # Variables are read before the custom gradient, which would otherwise have to differentiate them itself.
+    # Variables are read before the custom gradient, which would otherwise have to differentiate
+    # them itself.
     return lambda *inputs: fused(*(tf.convert_to_tensor(t) for t in inputs))
 
 
@@ -93,8 +96,8 @@ def unfused_product(product):
 
 
 def not_hoisted(*tensors):
-    """`tensors` unchanged, behind an optimisation barrier when TensorFlow compiles with XLA, so that
-    XLA's simplifier and loop-invariant code motion do not move work across it (XLA removes the
+    """`tensors` unchanged, behind an optimisation barrier when TensorFlow compiles with XLA, so
+    that XLA's simplifier and loop-invariant code motion do not move work across it (XLA removes the
     barrier before it fuses). Its gradient is the identity (TensorFlow registers none).
 
     Why: inside the decode loop XLA moves the float32 conversion of the loop-invariant screen table
@@ -135,5 +138,7 @@ def stateless_categorical(logits, seed, counter):
 
         key = jax.random.fold_in(jax.random.PRNGKey(seed), counter)
         return jax.random.categorical(key, logits, axis=-1).astype("int32")
-    raise NotImplementedError(f"sampling is implemented for the tensorflow and jax backends, not "
-                              f"{backend!r}; set KERAS_BACKEND to one of them.")
+    raise NotImplementedError(
+        f"sampling is implemented for the tensorflow and jax backends, not "
+        f"{backend!r}; set KERAS_BACKEND to one of them."
+    )

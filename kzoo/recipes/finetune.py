@@ -1,5 +1,5 @@
-"""`kzoo finetune` / `kzoo evaluate`: a pretrained encoder (kzoo run, Hugging Face or Google checkpoint)
-+ a task head, trained and scored per `data.task` (see finetune_tasks.py)."""
+"""`kzoo finetune` / `kzoo evaluate`: a pretrained encoder (kzoo run, Hugging Face or Google
+checkpoint) + a task head, trained and scored per `data.task` (see finetune_tasks.py)."""
 
 from pathlib import Path
 
@@ -19,7 +19,9 @@ def load_run(run_dir):
 
     run_dir = Path(run_dir)
     if not (run_dir / "model.keras").exists():
-        raise FileNotFoundError(f"{run_dir}: no model.keras; pass a directory written by kzoo pretrain/finetune.")
+        raise FileNotFoundError(
+            f"{run_dir}: no model.keras; pass a directory written by kzoo pretrain/finetune."
+        )
     task = keras.saving.load_model(run_dir / "model.keras", compile=False)
     task.compile()  # the task's default loss and metrics, for evaluation or further training
     return task, text.load_wordpiece(run_dir / "vocab.txt")
@@ -40,24 +42,32 @@ def load_backbone(source):
         from kzoo.convert import load_google_bert
 
         return load_google_bert(source)
-    raise FileNotFoundError(f"{source}: neither a kzoo run (model.keras + vocab.txt), a Hugging Face "
-                            f"checkpoint (config.json + model.safetensors) nor a Google BERT checkpoint "
-                            f"(bert_model.ckpt.index + .data-*).")
+    raise FileNotFoundError(
+        f"{source}: neither a kzoo run (model.keras + vocab.txt), a Hugging Face "
+        f"checkpoint (config.json + model.safetensors) nor a Google BERT checkpoint "
+        f"(bert_model.ckpt.index + .data-*)."
+    )
 
 
 def _steps_per_epoch(fit_inputs, batch_size):
     x = fit_inputs["x"]
-    return int(x.cardinality()) if hasattr(x, "cardinality") else -(-len(x["token_ids"]) // batch_size)
+    return (
+        int(x.cardinality())
+        if hasattr(x, "cardinality")
+        else -(-len(x["token_ids"]) // batch_size)
+    )
 
 
-def run_finetuning(run: RunConfig, backbone=None, tokenizer=None, verbose="auto",
-                   allow_changes=()):
+def run_finetuning(
+    run: RunConfig, backbone=None, tokenizer=None, verbose="auto", allow_changes=()
+):
     """Fine-tunes a head for `run.data.task` (classification, regression, ner, qa) on
     `run.data.files[0]`, and scores `data.validation_file`, or a split carved out of the training
     file, with the task's standard metrics.
 
     `model.overrides` that keep the weights' shapes (dropout, attention_dropout) apply to the
-    starting backbone; `training.class_weights` (classification) and `training.head_dropout` to the head.
+    starting backbone; `training.class_weights` (classification) and `training.head_dropout` to
+    the head.
 
     Returns (task model, tokenizer, validation metrics). The run dir gets run.json, model.keras and
     vocab.txt: enough for `kzoo evaluate` and `kzoo export`. It is locked while the run lasts, and
@@ -85,12 +95,22 @@ def _finetune(run: RunConfig, backbone, tokenizer, verbose):
     model = recipe.head(backbone, run)
     fit_inputs = recipe.fit_inputs(model, train_set, tokenizer, run)
     steps = _steps_per_epoch(fit_inputs, t.batch_size) * t.epochs
-    model.compile(optimizer=make_optimizer(t.learning_rate, total_steps=steps, warmup_steps=t.warmup(steps),
-                                           weight_decay=t.weight_decay))
-    model.fit(**fit_inputs, epochs=t.epochs, verbose=verbose, class_weight=recipe.class_weight(run))
+    model.compile(
+        optimizer=make_optimizer(
+            t.learning_rate,
+            total_steps=steps,
+            warmup_steps=t.warmup(steps),
+            weight_decay=t.weight_decay,
+        )
+    )
+    model.fit(
+        **fit_inputs, epochs=t.epochs, verbose=verbose, class_weight=recipe.class_weight(run)
+    )
     metrics = recipe.metrics(model, validation, tokenizer, run)
     model.save(Path(run.run_dir) / "model.keras")
-    (Path(run.run_dir) / "vocab.txt").write_text("\n".join(tokenizer.get_vocabulary()) + "\n", encoding="utf-8")
+    (Path(run.run_dir) / "vocab.txt").write_text(
+        "\n".join(tokenizer.get_vocabulary()) + "\n", encoding="utf-8"
+    )
     return model, tokenizer, metrics
 
 

@@ -34,29 +34,55 @@ def pretraining_batches(run: RunConfig, tokenizer):
     documents = data.read_documents(list(d.files))
     cut = len(documents) - int(len(documents) * d.validation_fraction)
     if d.validation_fraction and (cut < 2 or len(documents) - cut < 2):
-        raise ValueError(f"data.validation_fraction={d.validation_fraction} leaves {cut} training and "
-                         f"{len(documents) - cut} validation documents; each side needs at least 2.")
+        raise ValueError(
+            f"data.validation_fraction={d.validation_fraction} leaves {cut} training and "
+            f"{len(documents) - cut} validation documents; each side needs at least 2."
+        )
     train_docs, validation_docs = documents[:cut], documents[cut:]
     if d.task == "causal_lm":
+
         def batches(docs, training):
-            windows = data.causal_lm_windows(docs, tokenizer, d.sequence_length, tokenizer.token_to_id("[SEP]"))
+            windows = data.causal_lm_windows(
+                docs, tokenizer, d.sequence_length, tokenizer.token_to_id("[SEP]")
+            )
             if training:
                 return data.causal_lm_batches(windows.cache(), t.batch_size, seed=t.seed).repeat()
             return data.causal_lm_batches(windows, t.batch_size, shuffle_buffer=0).cache()
     else:
+
         def batches(docs, training):
             ids = tokenizer.token_to_id
-            examples = data.make_nsp_examples(data.tokenize_documents(docs, tokenizer), d.sequence_length,
-                                              ids("[CLS]"), ids("[SEP]"), seed=t.seed)
-            masking = data.MaskingConfig(tokenizer.vocabulary_size(), ids("[MASK]"),
-                                         tuple(ids(x) for x in text.SPECIAL_TOKENS),
-                                         max_predictions=d.max_predictions, whole_word=d.whole_word_masking)
+            examples = data.make_nsp_examples(
+                data.tokenize_documents(docs, tokenizer),
+                d.sequence_length,
+                ids("[CLS]"),
+                ids("[SEP]"),
+                seed=t.seed,
+            )
+            masking = data.MaskingConfig(
+                tokenizer.vocabulary_size(),
+                ids("[MASK]"),
+                tuple(ids(x) for x in text.SPECIAL_TOKENS),
+                max_predictions=d.max_predictions,
+                whole_word=d.whole_word_masking,
+            )
             flags = data.continuation_flags(tokenizer.get_vocabulary())
             if training:
                 return data.mlm_nsp_batches(examples, masking, t.batch_size, flags, seed=t.seed)
-            return data.mlm_nsp_batches(examples, masking, t.batch_size, flags, seed=t.seed + 1, epochs=1,
-                                        static_masking=True, shuffle_buffer=0).cache()
-    return batches(train_docs, True), (batches(validation_docs, False) if d.validation_fraction else None)
+            return data.mlm_nsp_batches(
+                examples,
+                masking,
+                t.batch_size,
+                flags,
+                seed=t.seed + 1,
+                epochs=1,
+                static_masking=True,
+                shuffle_buffer=0,
+            ).cache()
+
+    return batches(train_docs, True), (
+        batches(validation_docs, False) if d.validation_fraction else None
+    )
 
 
 def sample_prompts(files, count=2, words=4) -> list[str]:
@@ -65,7 +91,11 @@ def sample_prompts(files, count=2, words=4) -> list[str]:
 
 
 def build_pretraining_task(run: RunConfig, vocabulary_size):
-    overrides = {**run.model.overrides, "vocab_size": vocabulary_size, "dtype": run.training.precision}
+    overrides = {
+        **run.model.overrides,
+        "vocab_size": vocabulary_size,
+        "dtype": run.training.precision,
+    }
     if run.data.task == "causal_lm":
         overrides.setdefault("max_positions", max(run.data.sequence_length, 16))
         return CausalLM(kzoo.build_decoder(run.model.preset, **overrides))
@@ -84,7 +114,9 @@ def run_pretraining(run: RunConfig, verbose="auto", allow_changes=()):
     t = run.training
     with contextlib.ExitStack() as held:
         with strategy_scope(t.strategy) as strategy:
-            own_dir = worker_dir(run.run_dir, strategy)  # the run dir, but for the extra workers of a cluster
+            own_dir = worker_dir(
+                run.run_dir, strategy
+            )  # the run dir, but for the extra workers of a cluster
             held.enter_context(RunLock(own_dir))
             record_changes(own_dir, check_changes(run, own_dir, allow_changes))
             run.save(own_dir)
@@ -96,8 +128,13 @@ def run_pretraining(run: RunConfig, verbose="auto", allow_changes=()):
 
 
 def _optimizer(t):
-    optimizer = make_optimizer(t.learning_rate, total_steps=t.steps, warmup_steps=t.warmup(t.steps),
-                               decay=t.decay, weight_decay=t.weight_decay)
+    optimizer = make_optimizer(
+        t.learning_rate,
+        total_steps=t.steps,
+        warmup_steps=t.warmup(t.steps),
+        decay=t.decay,
+        weight_decay=t.weight_decay,
+    )
     if t.precision == "mixed_float16":  # float16 gradients underflow without dynamic loss scaling
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
@@ -107,13 +144,37 @@ def _train(run: RunConfig, task, tokenizer, own_dir, verbose):
     t, d = run.training, run.data
     training, validation = pretraining_batches(run, tokenizer)
     causal = d.task == "causal_lm"
-    flops = training_flops_per_token(task.backbone.config, d.sequence_length,
-                                     1.0 if causal else d.max_predictions / d.sequence_length)
-    samples = [TextSamples(own_dir / "logs", tokenizer, sample_prompts(d.files), every=t.checkpoint_every,
-                           max_new_tokens=min(32, task.backbone.config.max_positions // 2),
-                           end_token_id=tokenizer.token_to_id("[SEP]"))] if causal else []
-    history = train(task, training, run.run_dir, t.steps, checkpoint_every=t.checkpoint_every,
-                    keep=t.keep_checkpoints, tokens_per_batch=t.batch_size * d.sequence_length,
-                    verbose=verbose, validation_data=validation, flops_per_token=flops, callbacks=samples)
+    flops = training_flops_per_token(
+        task.backbone.config,
+        d.sequence_length,
+        1.0 if causal else d.max_predictions / d.sequence_length,
+    )
+    samples = (
+        [
+            TextSamples(
+                own_dir / "logs",
+                tokenizer,
+                sample_prompts(d.files),
+                every=t.checkpoint_every,
+                max_new_tokens=min(32, task.backbone.config.max_positions // 2),
+                end_token_id=tokenizer.token_to_id("[SEP]"),
+            )
+        ]
+        if causal
+        else []
+    )
+    history = train(
+        task,
+        training,
+        run.run_dir,
+        t.steps,
+        checkpoint_every=t.checkpoint_every,
+        keep=t.keep_checkpoints,
+        tokens_per_batch=t.batch_size * d.sequence_length,
+        verbose=verbose,
+        validation_data=validation,
+        flops_per_token=flops,
+        callbacks=samples,
+    )
     task.save(own_dir / "model.keras")
     return task, tokenizer, history

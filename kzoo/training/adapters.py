@@ -1,8 +1,8 @@
-"""Fine-tuning options on a task's backbone: freezing and LoRA adapters (Keras's own), merged for export."""
+"""Fine-tuning options on a task's backbone: freezing and LoRA adapters (Keras's own), merged for
+export."""
 
 import tempfile
 from pathlib import Path
-
 
 
 def freeze(task, embeddings=False, first_layers=0, backbone=False):
@@ -44,7 +44,8 @@ def enable_lora(task, rank=8, alpha=None, targets=("qkv",)):
 
 
 def merge_lora(task):
-    """A copy of `task` without adapters whose kernels are `W + (alpha / rank) A B` (Keras merges on save)."""
+    """A copy of `task` without adapters whose kernels are `W + (alpha / rank) A B` (Keras merges
+    on save)."""
     merged = task.__class__.from_config(task.get_config())
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "merged.weights.h5"

@@ -12,7 +12,9 @@ def _checkpoint(task) -> tf.train.Checkpoint:
     # `variables` lists every model variable, including the dropout seed-generator
     # states that Keras does not expose to tf.train tracking; without them a
     # resumed run would draw different dropout masks.
-    return tf.train.Checkpoint(model=task, optimizer=task.optimizer, variables=list(task.variables))
+    return tf.train.Checkpoint(
+        model=task, optimizer=task.optimizer, variables=list(task.variables)
+    )
 
 
 def checkpoint_manager(task, directory, keep=3) -> tf.train.CheckpointManager:
@@ -57,11 +59,15 @@ def repair_checkpoint_state(directory) -> bool:
     listed = [p for p in paths if Path(p + ".index").exists()]
     if state and {Path(p).name for p in listed} == {Path(p).name for p in found}:
         return False
-    warnings.warn(f"{directory}: the checkpoint state file is missing, unreadable or incomplete; "
-                  f"rebuilt it from the {len(found)} checkpoint files (latest: step "
-                  f"{_step_of(found[-1])}).")
+    warnings.warn(
+        f"{directory}: the checkpoint state file is missing, unreadable or incomplete; "
+        f"rebuilt it from the {len(found)} checkpoint files (latest: step "
+        f"{_step_of(found[-1])})."
+    )
     names = [Path(p).name for p in found]  # relative to the directory, as the manager writes them
-    tf.compat.v1.train.update_checkpoint_state(str(directory), names[-1], all_model_checkpoint_paths=names)
+    tf.compat.v1.train.update_checkpoint_state(
+        str(directory), names[-1], all_model_checkpoint_paths=names
+    )
     return True
 
 
@@ -76,12 +82,21 @@ def restore_latest(task, directory) -> int:
         try:
             _checkpoint(task).restore(path).assert_existing_objects_matched()
             return int(task.optimizer.iterations.numpy())
-        except (tf.errors.OpError, ValueError, AssertionError, IndexError) as error:  # IndexError: truncated file
-            warnings.warn(f"checkpoint {path} is unreadable ({type(error).__name__}: "
-                          f"{str(error).splitlines()[0][:200]}); trying an older one.")
+        except (
+            tf.errors.OpError,
+            ValueError,
+            AssertionError,
+            IndexError,
+        ) as error:  # IndexError: truncated file
+            warnings.warn(
+                f"checkpoint {path} is unreadable ({type(error).__name__}: "
+                f"{str(error).splitlines()[0][:200]}); trying an older one."
+            )
     if candidates:
-        raise ValueError(f"{directory}: no readable checkpoint among {candidates}; move the run "
-                         "directory aside (to keep it for inspection) and start the run again.")
+        raise ValueError(
+            f"{directory}: no readable checkpoint among {candidates}; move the run "
+            "directory aside (to keep it for inspection) and start the run again."
+        )
     return 0
 
 
@@ -116,4 +131,7 @@ class NaNGuard(keras.callbacks.Callback):
 def checkpoint_steps(directory) -> list[int]:
     """Steps of the checkpoints kept in `directory`, oldest first."""
     state = tf.train.get_checkpoint_state(str(directory))
-    return [int(Path(p).name.split("-")[-1]) for p in (state.all_model_checkpoint_paths if state else [])]
+    return [
+        int(Path(p).name.split("-")[-1])
+        for p in (state.all_model_checkpoint_paths if state else [])
+    ]
