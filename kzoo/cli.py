@@ -18,10 +18,12 @@ def _quickstart(args):
 def _presets(args):
     from kzoo.config import PRESETS, parameter_count
 
-    for name, config in PRESETS.items():
+    for name, c in PRESETS.items():
         print(
-            f"{name:12s} layers={config.num_layers:2d} hidden={config.hidden_size:4d} "
-            f"heads={config.num_heads:2d} params={parameter_count(config):,}"
+            f"{name:15s} {c.stack:8s} layers={c.num_layers:2d} hidden={c.hidden_size:4d} "
+            f"heads={c.num_heads:2d} kv_heads={c.kv_heads:2d} positions={c.position_encoding:8s}"
+            f" norm={c.norm:10s} ffn={c.feed_forward}/{c.activation:9s} "
+            f"params={parameter_count(c):,}"
         )
 
 
@@ -63,6 +65,7 @@ def _print_metrics(metrics, run_dir, name="metrics"):
 
 def _generate(args):
     from kzoo.recipes import load_run
+    from kzoo.text import end_of_text_id, kind_of
 
     lm, tokenizer = load_run(args.model)
     options = dict(
@@ -74,7 +77,7 @@ def _generate(args):
         num_beams=args.beams,
         seed=args.seed,
         repetition_penalty=args.repetition_penalty,
-        end_token_id=tokenizer.token_to_id("[SEP]"),
+        end_token_id=end_of_text_id(tokenizer),
     )
     if args.method == "beam":
         print(lm.generate([args.prompt], tokenizer, **options)[0])
@@ -82,10 +85,9 @@ def _generate(args):
     from kzoo.generation import Generator
 
     print(args.prompt, end="", flush=True)
+    shown = kind_of(tokenizer).stream_piece
     for piece in Generator(lm.backbone, tokenizer).stream(args.prompt, **options):
-        print(
-            piece[2:] if piece.startswith("##") else f" {piece}", end="", flush=True
-        )  # WordPiece joins "##"
+        print(shown(piece), end="", flush=True)
     print()
 
 
@@ -93,6 +95,8 @@ def _export(args):
     from kzoo import export
     from kzoo.recipes import load_run, load_run_config
     from kzoo.recipes.run_config import RUN_FILE
+
+    from kzoo.text import end_of_text_id
 
     export.check_model_name(args.name)
     task, tokenizer = load_run(args.run_dir)
@@ -104,7 +108,7 @@ def _export(args):
         os.path.join(args.saved_models, args.name),
         sequence_length=args.sequence_length,
         pair=pair,
-        end_token_id=tokenizer.token_to_id("[SEP]"),
+        end_token_id=end_of_text_id(tokenizer),
         precision=args.precision,
         jit_compile=args.xla,
     )
@@ -118,6 +122,7 @@ def _export(args):
 
 def _convert(args):
     from kzoo.convert import load_google_bert, load_huggingface
+    from kzoo.text import save_tokenizer
 
     google = any(
         name == "bert_config.json" or name.endswith(".index") for name in os.listdir(args.source)
@@ -127,9 +132,8 @@ def _convert(args):
     )
     os.makedirs(args.output, exist_ok=True)
     model.save(os.path.join(args.output, "model.keras"))
-    if tokenizer is not None and hasattr(tokenizer, "get_vocabulary"):
-        with open(os.path.join(args.output, "vocab.txt"), "w", encoding="utf-8") as f:
-            f.write("\n".join(tokenizer.get_vocabulary()) + "\n")
+    if tokenizer is not None:
+        save_tokenizer(tokenizer, args.output)
     print(f"converted {args.source} → {args.output} ({model.count_params():,} parameters)")
 
 

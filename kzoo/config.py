@@ -1,4 +1,4 @@
-"""Model configuration: one dataclass, the preset table, JSON round trip, validation.
+"""Model configuration: a family is one row of components, validated from its annotations.
 
 Example:
     >>> from kzoo.config import resolve_config
@@ -7,6 +7,8 @@ Example:
     (128, 2)
     >>> ModelConfig.from_json(cfg.to_json()) == cfg
     True
+    >>> resolve_config("llama_tiny").kv_heads      # grouped-query attention
+    2
 """
 
 from __future__ import annotations
@@ -14,10 +16,33 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import types
+import typing
 from dataclasses import dataclass
 
-ACTIVATIONS = ("gelu", "gelu_tanh", "relu")
-NORM_PLACEMENTS = ("post", "pre")
+# The allowed values of every string-valued component: the one table validation reads.
+CHOICES = {
+    "stack": ("encoder", "decoder"),
+    "position_encoding": ("learned", "rotary", "none"),
+    "rope_scaling": ("none", "linear", "llama3"),
+    "norm": ("layer_norm", "rms_norm"),
+    "norm_placement": ("post", "pre"),
+    "feed_forward": ("mlp", "gated"),
+    "activation": ("gelu", "gelu_tanh", "relu", "silu"),
+}
+ACTIVATIONS = CHOICES["activation"]
+POSITIVE = (
+    "vocab_size",
+    "hidden_size",
+    "num_layers",
+    "num_heads",
+    "intermediate_size",
+    "max_positions",
+    "num_kv_heads",
+    "head_size",
+    "rope_original_max_positions",
+)
+RATES = ("dropout", "attention_dropout")
 
 
 def _closest(name: str, choices) -> str:
@@ -27,67 +52,130 @@ def _closest(name: str, choices) -> str:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Shape and behaviour of a transformer backbone.
+    """Shape and components of a transformer backbone; the defaults are BERT-base.
 
-    BERT-style encoders use post-LayerNorm, exact GELU and segment embeddings;
-    GPT-2-style decoders use pre-LayerNorm, tanh GELU, no segments and
-    `causal=True`. Every field is validated on construction.
+    Components: `stack` (encoder: bidirectional, pooled; decoder: causal, LM head),
+    `position_encoding` (learned table, rotary with `rope_*`, or none), `norm` and its
+    `norm_placement` (post: BERT; pre: GPT-2, Llama), `feed_forward` (an MLP with
+    `activation`, or gated: SwiGLU is gated + silu, GeGLU gated + gelu_tanh), query heads and
+    `num_kv_heads` (None: multi-head; fewer: grouped-query; 1: multi-query), a bias switch per
+    projection, `qk_norm` (Qwen3) and `tie_embeddings`. Every field is checked on construction.
     """
 
+    stack: str = "encoder"
     vocab_size: int = 30522
     hidden_size: int = 768
     num_layers: int = 12
     num_heads: int = 12
+    num_kv_heads: int | None = None
+    head_size: int | None = None
     intermediate_size: int = 3072
     max_positions: int = 512
     num_segments: int = 2
-    activation: str = "gelu"
+    position_encoding: str = "learned"
+    rope_theta: float = 10000.0
+    rope_scaling: str = "none"
+    rope_factor: float = 1.0
+    rope_low_freq_factor: float = 1.0
+    rope_high_freq_factor: float = 4.0
+    rope_original_max_positions: int = 8192
+    partial_rotary_factor: float = 1.0
+    norm: str = "layer_norm"
     norm_placement: str = "post"
-    layer_norm_epsilon: float = 1e-12
+    norm_epsilon: float = 1e-12
+    embedding_norm: bool = True
+    qk_norm: bool = False
+    feed_forward: str = "mlp"
+    activation: str = "gelu"
+    qkv_bias: bool = True
+    output_bias: bool = True
+    ffn_bias: bool = True
+    tie_embeddings: bool = True
     dropout: float = 0.1
     attention_dropout: float = 0.1
-    tie_embeddings: bool = True
     initializer_range: float = 0.02
-    causal: bool = False
 
     def __post_init__(self):
+        hints = typing.get_type_hints(ModelConfig)
         for f in dataclasses.fields(self):
-            self._check_type(f)
-        positive = ("vocab_size", "hidden_size", "num_layers", "num_heads",
-                    "intermediate_size", "max_positions")
-        for name in positive:
-            if getattr(self, name) < 1:
+            _check_type(f.name, getattr(self, f.name), hints[f.name])
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                _fail(name, getattr(self, name), f"one of {allowed}")
+        for name in POSITIVE:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 _fail(name, getattr(self, name), "an integer >= 1")
         if self.num_segments < 0:
             _fail("num_segments", self.num_segments, "an integer >= 0 (0 = no segment embedding)")
-        if self.activation not in ACTIVATIONS:
-            _fail("activation", self.activation, f"one of {ACTIVATIONS}")
-        if self.norm_placement not in NORM_PLACEMENTS:
-            _fail("norm_placement", self.norm_placement, f"one of {NORM_PLACEMENTS}")
-        for name in ("dropout", "attention_dropout"):
+        for name in RATES:
             if not 0.0 <= getattr(self, name) < 1.0:
                 _fail(name, getattr(self, name), "a rate in [0, 1)")
-        if not 0.0 < self.layer_norm_epsilon < 1.0:
-            _fail("layer_norm_epsilon", self.layer_norm_epsilon, "a small positive float such as 1e-12 or 1e-5")
-        if self.initializer_range <= 0:
-            _fail("initializer_range", self.initializer_range, "a positive float such as 0.02")
-        if self.hidden_size % self.num_heads:
+        if not 0.0 < self.norm_epsilon < 1.0:
+            _fail(
+                "norm_epsilon", self.norm_epsilon, "a small positive float such as 1e-12 or 1e-5"
+            )
+        for name in ("initializer_range", "rope_theta"):
+            if getattr(self, name) <= 0:
+                _fail(name, getattr(self, name), "a positive float")
+        self._check_heads()
+        self._check_rotary()
+
+    def _check_heads(self):
+        if self.head_size is None and self.hidden_size % self.num_heads:
             raise ValueError(
                 f"hidden_size={self.hidden_size} is not divisible by num_heads={self.num_heads}; "
                 f"choose num_heads among the divisors of hidden_size "
-                f"(e.g. {[h for h in (1, 2, 4, 8, 12, 16) if self.hidden_size % h == 0]})."
+                f"(e.g. {[h for h in (1, 2, 4, 8, 12, 16) if self.hidden_size % h == 0]}), "
+                f"or set head_size."
+            )
+        if self.num_heads % self.kv_heads:
+            _fail(
+                "num_kv_heads",
+                self.num_kv_heads,
+                f"a divisor of num_heads={self.num_heads} (grouped-query attention shares "
+                f"each key/value head among num_heads / num_kv_heads query heads)",
             )
 
-    def _check_type(self, f: dataclasses.Field):
-        value = getattr(self, f.name)
-        expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[f.type]
-        # bool is a subclass of int; a flag given where a size is expected is a mistake.
-        if isinstance(value, bool) and f.type != "bool" or not isinstance(value, expected):
-            _fail(f.name, value, f"a value of type {f.type}")
+    def _check_rotary(self):
+        if not 0.0 < self.partial_rotary_factor <= 1.0:
+            _fail("partial_rotary_factor", self.partial_rotary_factor, "a fraction in (0, 1]")
+        if self.rope_factor < 1.0:
+            _fail("rope_factor", self.rope_factor, "a float >= 1 (1 = no scaling)")
+        if self.rope_scaling == "llama3" and not (
+            0 < self.rope_low_freq_factor < self.rope_high_freq_factor
+        ):
+            _fail(
+                "rope_high_freq_factor",
+                self.rope_high_freq_factor,
+                f"a float above rope_low_freq_factor={self.rope_low_freq_factor} (> 0)",
+            )
+        if self.position_encoding == "rotary" and (self.rotary_size < 2 or self.rotary_size % 2):
+            _fail(
+                "partial_rotary_factor",
+                self.partial_rotary_factor,
+                f"a fraction that leaves an even number >= 2 of the {self.attention_head_size} "
+                f"features of a head to rotate",
+            )
 
     @property
-    def head_size(self) -> int:
-        return self.hidden_size // self.num_heads
+    def causal(self) -> bool:
+        """Whether attention is causal: decoders see only earlier positions."""
+        return self.stack == "decoder"
+
+    @property
+    def kv_heads(self) -> int:
+        """Key/value heads: `num_kv_heads`, or one per query head."""
+        return self.num_kv_heads or self.num_heads
+
+    @property
+    def attention_head_size(self) -> int:
+        """Features per head: `head_size`, or hidden_size / num_heads."""
+        return self.head_size or self.hidden_size // self.num_heads
+
+    @property
+    def rotary_size(self) -> int:
+        """Features per head that rotary positions rotate (the first ones of each head)."""
+        return int(self.attention_head_size * self.partial_rotary_factor)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -97,7 +185,9 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "ModelConfig":
-        """Builds a config, rejecting unknown keys with a suggestion."""
+        """Builds a config, rejecting unknown keys with a suggestion. Configs saved by kzoo 0.1
+        (with `causal` and `layer_norm_epsilon`) are read as the components they meant."""
+        values = _upgrade_v0_1(values)
         known = {f.name for f in dataclasses.fields(cls)}
         for key in values:
             if key not in known:
@@ -116,25 +206,107 @@ class ModelConfig:
         return ModelConfig.from_dict({**self.to_dict(), **overrides})
 
 
+def _upgrade_v0_1(values: dict) -> dict:
+    # kzoo 0.1 wrote every field, `causal` among them; its post-norm stacks normalised the
+    # embedding sum and its pre-norm ones did not.
+    if "causal" not in values:
+        return values
+    values = dict(values)
+    causal = values.pop("causal")
+    _check_type("causal", causal, bool)
+    values["stack"] = "decoder" if causal else "encoder"
+    values.setdefault("norm_epsilon", values.pop("layer_norm_epsilon", 1e-12))
+    values.setdefault("embedding_norm", values.get("norm_placement", "post") == "post")
+    return values
+
+
+def _check_type(name, value, annotation):
+    allowed = (
+        typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    )
+    for kind in allowed:
+        if kind is type(None) and value is None:
+            return
+        # bool is a subclass of int; a flag given where a size is expected is a mistake, and a
+        # float field takes an int (JSON writes 1e4 as 10000.0, YAML as 10000).
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return
+        if kind in (int, str, bool) and type(value) is kind:
+            return
+    names = " or ".join("None" if k is type(None) else k.__name__ for k in allowed)
+    _fail(name, value, f"a value of type {names}")
+
+
 def _fail(name, value, allowed):
     raise ValueError(f"ModelConfig.{name}={value!r} is invalid: expected {allowed}.")
 
 
 def _bert(layers: int, hidden: int, heads: int) -> ModelConfig:
-    return ModelConfig(hidden_size=hidden, num_layers=layers, num_heads=heads,
-                       intermediate_size=4 * hidden)
+    return ModelConfig(
+        hidden_size=hidden, num_layers=layers, num_heads=heads, intermediate_size=4 * hidden
+    )
 
 
 def _gpt2(layers: int, hidden: int, heads: int) -> ModelConfig:
     return ModelConfig(
-        vocab_size=50257, hidden_size=hidden, num_layers=layers, num_heads=heads,
-        intermediate_size=4 * hidden, max_positions=1024, num_segments=0,
-        activation="gelu_tanh", norm_placement="pre", layer_norm_epsilon=1e-5,
-        causal=True,
+        stack="decoder",
+        vocab_size=50257,
+        hidden_size=hidden,
+        num_layers=layers,
+        num_heads=heads,
+        intermediate_size=4 * hidden,
+        max_positions=1024,
+        num_segments=0,
+        activation="gelu_tanh",
+        norm_placement="pre",
+        norm_epsilon=1e-5,
+        embedding_norm=False,
     )
 
 
-# Published shapes: Turc et al. 2019 (compact BERTs), Devlin et al. 2019, Radford et al. 2019.
+def llama(layers, hidden, heads, kv_heads, intermediate, vocab, **components) -> ModelConfig:
+    """A Llama-style decoder: rotary positions, pre-RMSNorm, SwiGLU, no biases, no dropout.
+
+    Example: `llama(2, 64, 4, 2, 128, 1000, qkv_bias=True)` is a tiny Qwen2-style model.
+    """
+    row = dict(
+        stack="decoder",
+        vocab_size=vocab,
+        hidden_size=hidden,
+        num_layers=layers,
+        num_heads=heads,
+        num_kv_heads=kv_heads,
+        intermediate_size=intermediate,
+        max_positions=2048,
+        num_segments=0,
+        position_encoding="rotary",
+        norm="rms_norm",
+        norm_placement="pre",
+        norm_epsilon=1e-5,
+        embedding_norm=False,
+        feed_forward="gated",
+        activation="silu",
+        qkv_bias=False,
+        output_bias=False,
+        ffn_bias=False,
+        dropout=0.0,
+        attention_dropout=0.0,
+    )
+    return ModelConfig(**{**row, **components})
+
+
+_LLAMA3_ROPE = dict(
+    rope_theta=500000.0,
+    rope_scaling="llama3",
+    rope_factor=32.0,
+    rope_low_freq_factor=1.0,
+    rope_high_freq_factor=4.0,
+    rope_original_max_positions=8192,
+)
+
+# Shapes as published: Turc et al. 2019 (compact BERTs), Devlin et al. 2019, Radford et al. 2019,
+# and each Llama-style model's config.json (HuggingFaceTB/SmolLM-135M and -360M, Qwen/Qwen2-0.5B,
+# TinyLlama/TinyLlama-1.1B-Chat-v1.0, meta-llama/Llama-3.2-1B, mistralai/Mistral-7B-v0.3).
 PRESETS: dict[str, ModelConfig] = {
     "bert_tiny": _bert(2, 128, 2),
     "bert_mini": _bert(4, 256, 4),
@@ -146,6 +318,34 @@ PRESETS: dict[str, ModelConfig] = {
     "gpt2_medium": _gpt2(24, 1024, 16),
     "gpt2_large": _gpt2(36, 1280, 20),
     "gpt2_xl": _gpt2(48, 1600, 25),
+    "llama_tiny": llama(2, 64, 4, 2, 160, 1000, max_positions=256),
+    "smollm_135m": llama(30, 576, 9, 3, 1536, 49152),
+    "smollm_360m": llama(32, 960, 15, 5, 2560, 49152),
+    "qwen2_0_5b": llama(
+        24,
+        896,
+        14,
+        2,
+        4864,
+        151936,
+        max_positions=131072,
+        norm_epsilon=1e-6,
+        rope_theta=1000000.0,
+        qkv_bias=True,
+    ),
+    "tinyllama_1_1b": llama(22, 2048, 32, 4, 5632, 32000, tie_embeddings=False),
+    "llama3_2_1b": llama(16, 2048, 32, 8, 8192, 128256, max_positions=131072, **_LLAMA3_ROPE),
+    "mistral_7b": llama(
+        32,
+        4096,
+        32,
+        8,
+        14336,
+        32768,
+        max_positions=32768,
+        rope_theta=1000000.0,
+        tie_embeddings=False,
+    ),
 }
 
 
@@ -170,22 +370,36 @@ def resolve_config(preset_or_config="bert_tiny", **overrides) -> ModelConfig:
             )
         config = PRESETS[source]
     else:
-        raise TypeError(f"Expected a preset name, dict, .json path or ModelConfig, got {type(source).__name__}.")
+        raise TypeError(
+            f"Expected a preset name, dict, .json path or ModelConfig, "
+            f"got {type(source).__name__}."
+        )
     return config.replace(**overrides) if overrides else config
 
 
 def parameter_count(config: ModelConfig, pooler: bool | None = None) -> int:
     """Number of weights a built backbone has, computed from the config alone.
 
-    `pooler` defaults to True for encoders and False for decoders. An untied
-    output projection (decoders with `tie_embeddings=False`) is counted too.
+    `pooler` defaults to True for encoders and False for decoders. An untied output projection
+    (`tie_embeddings=False` on a decoder) is counted too.
     """
     c = config
-    h, i = c.hidden_size, c.intermediate_size
+    h, i, d = c.hidden_size, c.intermediate_size, c.attention_head_size
+    norm = 2 * h if c.norm == "layer_norm" else h
     pooler = (not c.causal) if pooler is None else pooler
-    embeddings = (c.vocab_size + c.max_positions + c.num_segments) * h
-    embeddings += 2 * h if c.norm_placement == "post" else 0
-    block = (3 * h * h + 3 * h) + (h * h + h) + (h * i + i) + (i * h + h) + 4 * h
-    final_norm = 2 * h if c.norm_placement == "pre" else 0
+    embeddings = (c.vocab_size + c.num_segments) * h + (norm if c.embedding_norm else 0)
+    embeddings += c.max_positions * h if c.position_encoding == "learned" else 0
+    qkv = (c.num_heads + 2 * c.kv_heads) * d
+    attention = h * qkv + qkv * c.qkv_bias + c.num_heads * d * h + h * c.output_bias
+    attention += 2 * d * (1 if c.norm == "rms_norm" else 2) if c.qk_norm else 0
+    gates = 2 if c.feed_forward == "gated" else 1
+    ffn = gates * (h * i + i * c.ffn_bias) + i * h + h * c.ffn_bias
+    final_norm = norm if c.norm_placement == "pre" else 0
     head = c.vocab_size * h if (c.causal and not c.tie_embeddings) else 0
-    return embeddings + c.num_layers * block + final_norm + (h * h + h if pooler else 0) + head
+    return (
+        embeddings
+        + c.num_layers * (attention + ffn + 2 * norm)
+        + final_norm
+        + (h * h + h if pooler else 0)
+        + head
+    )

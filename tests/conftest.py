@@ -19,8 +19,8 @@ def encoder_config():
 
 @pytest.fixture
 def decoder_config():
-    return ModelConfig(**TINY, num_segments=0, activation="gelu_tanh", norm_placement="pre",
-                       layer_norm_epsilon=1e-5, causal=True)
+    return ModelConfig(**TINY, stack="decoder", num_segments=0, activation="gelu_tanh",
+                       norm_placement="pre", norm_epsilon=1e-5, embedding_norm=False)
 
 
 @pytest.fixture

@@ -20,7 +20,13 @@ def test_unknown_field_is_named_with_a_suggestion():
     ("dropout", 1.5, r"\[0, 1\)"),
     ("num_layers", 0, ">= 1"),
     ("hidden_size", "768", "type int"),
-    ("causal", 1, "type bool"),
+    ("stack", "encoder_only", "one of"),
+    ("qkv_bias", "false", "type bool"),
+    ("num_kv_heads", 5, "a divisor of num_heads"),
+    ("num_kv_heads", 2.0, "type int or None"),
+    ("norm", "batch_norm", "one of"),
+    ("feed_forward", "glu", "one of"),
+    ("rope_factor", 0.5, ">= 1"),
 ])
 def test_bad_values_name_field_value_and_what_is_allowed(field, value, allowed):
     with pytest.raises(ValueError, match=rf"ModelConfig\.{field}=.*{allowed}"):
@@ -42,11 +48,33 @@ def test_presets_have_published_shapes():
     assert shapes["bert_tiny"] == (2, 128, 2) and shapes["bert_large"] == (24, 1024, 16)
     assert shapes["gpt2_xl"] == (48, 1600, 25)
     for name, c in PRESETS.items():
-        assert c.intermediate_size == 4 * c.hidden_size
         if name.startswith("bert"):
-            assert (c.vocab_size, c.max_positions, c.num_segments, c.causal) == (30522, 512, 2, False)
+            assert c.intermediate_size == 4 * c.hidden_size
+            assert (c.vocab_size, c.max_positions, c.num_segments, c.stack) == (
+                30522, 512, 2, "encoder")
+        elif name.startswith("gpt2"):
+            assert c.intermediate_size == 4 * c.hidden_size
+            assert (c.vocab_size, c.max_positions, c.stack, c.norm_placement) == (
+                50257, 1024, "decoder", "pre")
         else:
-            assert (c.vocab_size, c.max_positions, c.causal, c.norm_placement) == (50257, 1024, True, "pre")
+            assert (c.position_encoding, c.norm, c.feed_forward, c.activation) == (
+                "rotary", "rms_norm", "gated", "silu")
+    assert (PRESETS["llama3_2_1b"].rope_scaling, PRESETS["llama3_2_1b"].kv_heads) == ("llama3", 8)
+
+
+def test_a_config_saved_by_kzoo_0_1_reads_as_the_components_it_meant():
+    old = {**PRESETS["gpt2_small"].to_dict(), "causal": True, "layer_norm_epsilon": 1e-5}
+    for new_field in ("stack", "norm_epsilon", "embedding_norm"):
+        old.pop(new_field)
+    assert ModelConfig.from_dict(old) == PRESETS["gpt2_small"]
+    with pytest.raises(ValueError, match="ModelConfig.causal='yes'.*type bool"):
+        ModelConfig.from_dict({**old, "causal": "yes"})
+
+
+def test_rotary_needs_an_even_number_of_rotated_features():
+    with pytest.raises(ValueError, match="partial_rotary_factor=0.3 .*even number"):
+        ModelConfig(stack="decoder", hidden_size=40, num_heads=4, position_encoding="rotary",
+                    partial_rotary_factor=0.3)
 
 
 def test_config_loads_from_json_file(tmp_path):

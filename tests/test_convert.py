@@ -96,7 +96,7 @@ def test_shape_mismatch_names_tensor_and_shapes(tmp_path):
     config = json.loads((DATA / "hf_tiny_bert" / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 128}))
     with pytest.raises(ValueError, match=r"'bert.embeddings.position_embeddings.weight' has shape \(64, 32\) but "
-                                         r"kzoo's embedding/position_embedding/embeddings expects \(128, 32\)"):
+                                         r"kzoo's embedding/position_embedding/embeddings needs \(128, 32\)"):
         load_huggingface(tmp_path)
 
 

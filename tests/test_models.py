@@ -217,15 +217,52 @@ def _call_with_weights(layer, x, gamma, beta):
         return layer(x, training=True)
 
 
-def test_only_training_calls_of_a_block_run_xla_kernels():
+@pytest.mark.parametrize("family", ["bert_tiny", "llama_tiny"])
+def test_only_training_calls_of_a_block_run_xla_kernels(family):
     from kzoo.layers import TransformerBlock
 
-    block = TransformerBlock(num_heads=2, intermediate_size=32)
+    block = TransformerBlock(kzoo.resolve_config(family, hidden_size=8, num_heads=2,
+                                                 num_kv_heads=None, intermediate_size=32))
     x, mask = np.ones((1, 4, 8), "float32"), np.ones((1, 4), "int32")
     block(x, mask)
-    # Keras passes `training` on to the LayerNorms inside: two of them and the GELU compile with XLA.
+    # Two norms (LayerNorm or RMSNorm) and the activation (GELU, or SwiGLU) compile with XLA.
     assert _xla_compiled_calls(lambda: block(x, mask, training=True)) == 3
     assert _xla_compiled_calls(lambda: block(x, mask)) == 0  # what generation and exports trace
+
+
+def test_rms_norm_trains_fused_and_equals_its_definition(rng):
+    from kzoo.layers import RMSNorm
+
+    x = (rng.normal(size=(3, 5, 16)) * 3 + 1).astype("float32")
+    scale = rng.normal(size=16).astype("float32")
+    norm = RMSNorm(epsilon=1e-5)
+    norm.build(x.shape)
+
+    def fused(x, scale):
+        with keras.StatelessScope(state_mapping=[(norm.scale, scale)]):
+            return norm(x, training=True)
+
+    def reference(x, scale):  # Llama's RMSNorm, written out
+        return x * keras.ops.rsqrt(keras.ops.mean(x * x, axis=-1, keepdims=True) + 1e-5) * scale
+
+    for want, got in zip(_values_and_gradients(reference, x, scale),
+                         _values_and_gradients(fused, x, scale)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert _xla_compiled_calls(lambda: norm(x, training=True)) == 1
+    assert _xla_compiled_calls(lambda: norm(x, training=False)) == 0
+
+
+def test_fused_swiglu_and_its_gradient_equal_the_written_out_form(rng):
+    from kzoo.layers.backend import xla_fused
+    from kzoo.layers.transformer_block import feed_forward_activation
+
+    h = (rng.normal(size=(4, 2 * 24)) * 3).astype("float32")
+    swiglu = feed_forward_activation("gated", "silu")
+    reference = lambda h: keras.ops.silu(h[:, :24]) * h[:, 24:]  # noqa: E731
+    for function in (swiglu, xla_fused(swiglu)):
+        for want, got in zip(_values_and_gradients(reference, h),
+                             _values_and_gradients(function, h)):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_dense_equals_keras_dense_and_keeps_its_one_row_product_apart_under_xla(rng):

@@ -1,7 +1,8 @@
 """Every preset has exactly the parameter count of the Hugging Face reference model.
 
 tests/data/reference_param_counts.json was produced by tools/reference/param_counts.py
-(transformers BertModel / GPT2Model, pooler included for BERT, tied LM head for GPT-2).
+(transformers BertModel / GPT2Model, pooler included for BERT, tied LM head for GPT-2;
+Llama-style presets as *ForCausalLM from the published config.json values).
 """
 
 import json
@@ -23,7 +24,7 @@ def test_counted_parameters_match_reference(name):
     assert kzoo.parameter_count(kzoo.PRESETS[name]) == REFERENCE[name]
 
 
-@pytest.mark.parametrize("name", ["bert_tiny", "bert_mini", "gpt2_small"])
+@pytest.mark.parametrize("name", ["bert_tiny", "bert_mini", "gpt2_small", "llama_tiny"])
 def test_built_models_have_reference_counts(name):
     build = kzoo.build_decoder if kzoo.PRESETS[name].causal else kzoo.build_encoder
     assert build(name).count_params() == REFERENCE[name]

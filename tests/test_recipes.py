@@ -114,7 +114,8 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     assert "unknown setting 'overides'. Did you mean 'overrides'?" in capsys.readouterr().err
 
 
-def test_causal_lm_recipe_logs_text_samples_and_mfu(tmp_path):
+@pytest.mark.parametrize("preset,heads", [("gpt2_small", {}), ("llama_tiny", {"num_kv_heads": 1})])
+def test_causal_lm_recipe_logs_text_samples_and_mfu(tmp_path, preset, heads):
     import tensorflow as tf
 
     from kzoo.recipes import run_pretraining
@@ -122,13 +123,14 @@ def test_causal_lm_recipe_logs_text_samples_and_mfu(tmp_path):
     run = run_config_from_dict(
         {
             "model": {
-                "preset": "gpt2_small",
+                "preset": preset,
                 "overrides": {
                     "num_layers": 1,
                     "hidden_size": 32,
                     "num_heads": 2,
                     "intermediate_size": 64,
                     "max_positions": 32,
+                    **heads,
                 },
             },
             "data": {

@@ -27,6 +27,29 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 GPT_6L = dict(num_layers=6, hidden_size=512, num_heads=8, intermediate_size=2048, vocab_size=50257)
+LLAMA_6L = dict(num_layers=6, hidden_size=512, num_heads=8, num_kv_heads=2, intermediate_size=1536,
+                vocab_size=32000, tie_embeddings=False, max_positions=1024)
+
+
+def kzoo_decoder(model, **overrides):
+    """The bench's decoders: the 6-layer GPT-2-style or Llama-style shape."""
+    import kzoo
+    preset, shape = {"gpt": ("gpt2_small", GPT_6L), "llama": ("llama_tiny", LLAMA_6L)}[model]
+    return kzoo.build_decoder(preset, **shape, **overrides)
+
+
+def keras_hub_lm(model, precision=None):
+    """KerasHub's causal LM on the same shape as `kzoo_decoder(model)`."""
+    import keras_hub
+    if model == "gpt":
+        backbone = keras_hub.models.GPT2Backbone(
+            vocabulary_size=50257, num_layers=6, num_heads=8, hidden_dim=512, intermediate_dim=2048,
+            max_sequence_length=1024, dtype=precision)
+        return keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
+    backbone = keras_hub.models.LlamaBackbone(
+        vocabulary_size=32000, num_layers=6, num_query_heads=8, num_key_value_heads=2,
+        hidden_dim=512, intermediate_dim=1536, layer_norm_epsilon=1e-5, dtype=precision)
+    return keras_hub.models.LlamaCausalLM(backbone, preprocessor=None)
 
 
 def peak_rss_mb():
@@ -58,6 +81,17 @@ def memory_read_gbps(gib=1, repeats=10):
     for _ in range(repeats):
         read().numpy()
     return gib * 2 ** 30 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def training_flops(model, sequence):
+    from kzoo.training.monitoring import training_flops_per_token
+    return training_flops_per_token(kzoo_decoder_config(model), sequence)
+
+
+def kzoo_decoder_config(model):
+    from kzoo import resolve_config
+    preset, shape = {"gpt": ("gpt2_small", GPT_6L), "llama": ("llama_tiny", LLAMA_6L)}[model]
+    return resolve_config(preset, **shape)
 
 
 def flops_per_token(preset, sequence, head_fraction, **overrides):
@@ -106,44 +140,42 @@ def train_mlm(impl, steps=10, precision="float32"):
             "model_tflops_per_s": round(flops / seconds / 1e12, 4), "peak_rss_mb": peak_rss_mb()}
 
 
-def train_causal(impl, steps=5, precision="float32"):
+def train_causal(impl, steps=5, precision="float32", model="gpt"):
     import keras
     import numpy as np
     keras.config.set_dtype_policy(precision)
     batch, length = 8, 256
+    vocab = {"gpt": 50257, "llama": 32000}[model]
     rng = np.random.default_rng(0)
-    x = {"token_ids": rng.integers(0, 50257, (batch, length)).astype("int32"),
+    x = {"token_ids": rng.integers(0, vocab, (batch, length)).astype("int32"),
          "padding_mask": np.ones((batch, length), "int32")}
-    y = rng.integers(0, 50257, (batch, length)).astype("int32")
+    y = rng.integers(0, vocab, (batch, length)).astype("int32")
     if impl == "kzoo":
-        import kzoo
         from kzoo.tasks import CausalLM
         from kzoo.training import ScaledAdamW
-        model = CausalLM(kzoo.build_decoder("gpt2_small", **GPT_6L))
-        model.compile(optimizer=ScaledAdamW(1e-4))  # kzoo's AdamW; its default loss and perplexity metric
+        lm = CausalLM(kzoo_decoder(model))
+        lm.compile(optimizer=ScaledAdamW(1e-4))  # kzoo's AdamW; its default loss and perplexity metric
     else:
-        import keras_hub
-        backbone = keras_hub.models.GPT2Backbone(vocabulary_size=50257, num_layers=6, num_heads=8, hidden_dim=512,
-                                                 intermediate_dim=2048, max_sequence_length=1024)
-        model = keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
-        model.compile(optimizer=keras.optimizers.AdamW(1e-4),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    seconds = timed(lambda: model.train_on_batch(x, y), steps)
-    flops = flops_per_token("gpt2_small", length, 1.0, **GPT_6L) * batch * length
+        lm = keras_hub_lm(model)
+        lm.compile(optimizer=keras.optimizers.AdamW(1e-4),
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    seconds = timed(lambda: lm.train_on_batch(x, y), steps)
+    flops = training_flops(model, length) * batch * length
     return {"tokens_per_s": round(batch * length / seconds), "step_s": round(seconds, 4),
             "model_tflops_per_s": round(flops / seconds / 1e12, 4), "peak_rss_mb": peak_rss_mb()}
 
 
 # ---- generation ------------------------------------------------------------------------------
-def generate(impl, batch, method="greedy", new_tokens=128, prompt_length=16, precision="float32", screen=True):
+def generate(impl, batch, method="greedy", new_tokens=128, prompt_length=16, precision="float32",
+             screen=True, model="gpt"):
     import numpy as np
     rng = np.random.default_rng(0)
-    prompt = rng.integers(0, 50257, (batch, prompt_length)).astype("int32")
+    prompt = rng.integers(0, kzoo_decoder_config(model).vocab_size, (batch, prompt_length))
+    prompt = prompt.astype("int32")
     if impl == "kzoo":
-        import kzoo
         from kzoo.generation import Generator
         from kzoo.generation.screen import screen_of
-        generator = Generator(kzoo.build_decoder("gpt2_small", **GPT_6L), precision=precision, screen=screen)
+        generator = Generator(kzoo_decoder(model), precision=precision, screen=screen)
         options = dict(max_new_tokens=new_tokens, method=method, num_beams=4)
         call = lambda: generator.generate_ids(prompt, np.ones_like(prompt), **options).numpy()  # noqa: E731
         weights = generator.decoder.weights
@@ -153,9 +185,8 @@ def generate(impl, batch, method="greedy", new_tokens=128, prompt_length=16, pre
         unread = table.numpy().nbytes - sum(t.numpy().nbytes for t in screen_of(table)) if screened else 0
     else:
         import keras_hub
-        backbone = keras_hub.models.GPT2Backbone(vocabulary_size=50257, num_layers=6, num_heads=8, hidden_dim=512,
-                                                 intermediate_dim=2048, max_sequence_length=1024, dtype=precision)
-        lm = keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
+        lm = keras_hub_lm(model, precision)
+        backbone = lm.backbone
         lm.compile(sampler=keras_hub.samplers.BeamSampler(num_beams=4) if method == "beam" else method)
         total = prompt_length + new_tokens
         inputs = {"token_ids": np.pad(prompt, [(0, 0), (0, new_tokens)]),
@@ -267,12 +298,15 @@ def serve(impl, requests=40):
 CASES = {
     "train": [("mlm_nsp_bert_small_b16x128", train_mlm, {}), ("causal_lm_gpt6x512_b8x256", train_causal, {}),
               ("mlm_nsp_bert_small_b16x128_mixed_bfloat16", train_mlm, {"precision": "mixed_bfloat16"}),
-              ("causal_lm_gpt6x512_b8x256_mixed_bfloat16", train_causal, {"precision": "mixed_bfloat16"})],
+              ("causal_lm_gpt6x512_b8x256_mixed_bfloat16", train_causal, {"precision": "mixed_bfloat16"}),
+              ("causal_lm_llama6x512_gqa2_b8x256", train_causal, {"model": "llama"})],
     "generate": [("greedy_b1", generate, {"batch": 1}), ("greedy_b1_no_screen", generate, {"batch": 1, "screen": False}),
                  ("greedy_b8", generate, {"batch": 8}),
                  ("beam4_b1", generate, {"batch": 1, "method": "beam"}),
                  ("greedy_b1_bfloat16", generate, {"batch": 1, "precision": "bfloat16"}),
-                 ("greedy_b8_bfloat16", generate, {"batch": 8, "precision": "bfloat16"})],
+                 ("greedy_b8_bfloat16", generate, {"batch": 8, "precision": "bfloat16"}),
+                 ("llama_greedy_b1", generate, {"batch": 1, "model": "llama"}),
+                 ("llama_greedy_b8", generate, {"batch": 8, "model": "llama"})],
     "pipeline": [("pipelines", pipeline, {}), ("bert_base_step", bert_base_step, {})],
     "serve": [("bert_base_classifier_and_generator", serve, {})],
 }

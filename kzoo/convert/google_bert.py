@@ -14,7 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo.convert import garden
-from kzoo.convert.hf_layout import bert_pretraining_head_tensors, bert_tensors, config_from_hf
+from kzoo.convert.hf_families import config_from_hf
+from kzoo.convert.hf_layout import bert_pretraining_head_tensors, bert_tensors
 
 
 def hf_name(tf1_name: str) -> tuple[str, bool]:

@@ -1,4 +1,8 @@
-"""Name and shape correspondence between kzoo weights and Hugging Face BERT / GPT-2 checkpoints."""
+"""Weight tables: each Hugging Face family's tensors ↔ kzoo's weights, by role.
+
+kzoo's side of every row comes from `kzoo.models.weights`; this module names only the Hugging
+Face side and the shape transform between the two.
+"""
 
 from dataclasses import dataclass
 from typing import Callable
@@ -6,8 +10,7 @@ from typing import Callable
 import numpy as np
 
 from kzoo.config import ModelConfig
-
-ACTIVATIONS_FROM_HF = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "relu": "relu"}
+from kzoo.models.weights import weight_path
 
 
 @dataclass(frozen=True)
@@ -24,117 +27,116 @@ def _same(path, key):
     return Tensor(path, (key,), lambda a: a[0], lambda x: [x])
 
 
-def _linear(path, key):  # torch.nn.Linear stores (out, in); Keras Dense stores (in, out)
+def _transposed(path, key):  # torch.nn.Linear stores (out, in); Keras Dense stores (in, out)
     return Tensor(path, (key,), lambda a: a[0].T, lambda x: [x.T])
 
 
-def _fused_linear(path, keys):
-    return Tensor(path, keys, lambda a: np.concatenate([w.T for w in a], axis=1),
-                  lambda x: [w.T for w in np.split(x, len(keys), axis=1)])
+def _fused(path, keys, sizes, linear=True):
+    """Several HF projections (Q, K, V; or gate, up) as one kzoo kernel or bias, split back by
+    their output sizes."""
+    cuts = np.cumsum(sizes)[:-1]
+    if linear:
+        return Tensor(path, keys, lambda a: np.concatenate([w.T for w in a], axis=1),
+                      lambda x: [w.T for w in np.split(x, cuts, axis=1)])
+    return Tensor(path, keys, np.concatenate, lambda x: np.split(x, cuts))
 
 
-def _fused_bias(path, keys):
-    return Tensor(path, keys, np.concatenate, lambda x: np.split(x, len(keys)))
+def _norm(config, role, key, index=None):
+    weight = _same(weight_path(role, "weight", index, config.norm), f"{key}.weight")
+    if config.norm == "rms_norm":
+        return [weight]
+    return [weight, _same(weight_path(role, "bias", index, config.norm), f"{key}.bias")]
 
 
-def _norm(path, key):
-    return [_same(f"{path}/gamma", f"{key}.weight"), _same(f"{path}/beta", f"{key}.bias")]
+def _dense(role, key, index=None, bias=True, linear=_transposed):
+    tensors = [linear(weight_path(role, "weight", index), f"{key}.weight")]
+    return tensors + ([_same(weight_path(role, "bias", index), f"{key}.bias")] if bias else [])
 
 
-def _dense(path, key, linear=_linear):
-    return [linear(f"{path}/kernel", f"{key}.weight"), _same(f"{path}/bias", f"{key}.bias")]
+def _fused_dense(role, keys, sizes, index, bias):
+    tensors = [_fused(weight_path(role, "weight", index), tuple(f"{k}.weight" for k in keys),
+                      sizes)]
+    if bias:
+        tensors.append(_fused(weight_path(role, "bias", index), tuple(f"{k}.bias" for k in keys),
+                              sizes, linear=False))
+    return tensors
 
 
 def bert_tensors(config: ModelConfig, prefix="") -> list[Tensor]:
     """BertModel weights (keys under `prefix`, e.g. "bert." in BertForPreTraining)."""
-    p = prefix
-    tensors = [_same("embedding/token_embedding/embeddings", f"{p}embeddings.word_embeddings.weight"),
-               _same("embedding/position_embedding/embeddings", f"{p}embeddings.position_embeddings.weight"),
-               _same("embedding/segment_embedding/embeddings", f"{p}embeddings.token_type_embeddings.weight"),
-               *_norm("embedding/norm", f"{p}embeddings.LayerNorm"), *_dense("pooler", f"{p}pooler.dense")]
+    p, h = prefix, config.hidden_size
+    tensors = [_same(weight_path("token_embedding"), f"{p}embeddings.word_embeddings.weight"),
+               _same(weight_path("position_embedding"),
+                     f"{p}embeddings.position_embeddings.weight"),
+               _same(weight_path("segment_embedding"),
+                     f"{p}embeddings.token_type_embeddings.weight"),
+               *_norm(config, "embedding_norm", f"{p}embeddings.LayerNorm"),
+               *_dense("pooler", f"{p}pooler.dense")]
     for i in range(config.num_layers):
-        hf, ours = f"{p}encoder.layer.{i}.", f"block_{i}/"
+        hf = f"{p}encoder.layer.{i}."
         qkv = tuple(f"{hf}attention.self.{n}" for n in ("query", "key", "value"))
-        tensors += [_fused_linear(f"{ours}attention/qkv/kernel", tuple(f"{k}.weight" for k in qkv)),
-                    _fused_bias(f"{ours}attention/qkv/bias", tuple(f"{k}.bias" for k in qkv)),
-                    *_dense(f"{ours}attention/output", f"{hf}attention.output.dense"),
-                    *_norm(f"{ours}attention_norm", f"{hf}attention.output.LayerNorm"),
-                    *_dense(f"{ours}ffn_in", f"{hf}intermediate.dense"),
-                    *_dense(f"{ours}ffn_out", f"{hf}output.dense"),
-                    *_norm(f"{ours}ffn_norm", f"{hf}output.LayerNorm")]
+        tensors += [*_fused_dense("qkv", qkv, (h, h, h), i, bias=True),
+                    *_dense("attention_output", f"{hf}attention.output.dense", i),
+                    *_norm(config, "attention_norm", f"{hf}attention.output.LayerNorm", i),
+                    *_dense("ffn_in", f"{hf}intermediate.dense", i),
+                    *_dense("ffn_out", f"{hf}output.dense", i),
+                    *_norm(config, "ffn_norm", f"{hf}output.LayerNorm", i)]
     return tensors
 
 
 def bert_pretraining_head_tensors() -> list[Tensor]:
-    """The MLM transform + output bias, and the NSP classifier, of BertForPreTraining."""
-    return [*_dense("mlm_head/intermediate_dense", "cls.predictions.transform.dense"),
-            *_norm("mlm_head/intermediate_layer_norm", "cls.predictions.transform.LayerNorm"),
+    """The MLM transform + output bias, and the NSP classifier, of BertForPreTraining (task
+    heads, named by `kzoo.tasks.MaskedLMPretrainer`)."""
+    return [_transposed("mlm_head/intermediate_dense/kernel",
+                        "cls.predictions.transform.dense.weight"),
+            _same("mlm_head/intermediate_dense/bias", "cls.predictions.transform.dense.bias"),
+            _same("mlm_head/intermediate_layer_norm/gamma",
+                  "cls.predictions.transform.LayerNorm.weight"),
+            _same("mlm_head/intermediate_layer_norm/beta",
+                  "cls.predictions.transform.LayerNorm.bias"),
             _same("mlm_head/output_bias", "cls.predictions.bias"),
-            *_dense("nsp_head", "cls.seq_relationship")]
+            _transposed("nsp_head/kernel", "cls.seq_relationship.weight"),
+            _same("nsp_head/bias", "cls.seq_relationship.bias")]
 
 
 def gpt2_tensors(config: ModelConfig, prefix="transformer.") -> list[Tensor]:
     """GPT2Model weights; GPT-2's Conv1D already stores (in, out), as Keras does."""
     p = prefix
-    tensors = [_same("embedding/token_embedding/embeddings", f"{p}wte.weight"),
-               _same("embedding/position_embedding/embeddings", f"{p}wpe.weight"),
-               *_norm("final_norm", f"{p}ln_f")]
+    tensors = [_same(weight_path("token_embedding"), f"{p}wte.weight"),
+               _same(weight_path("position_embedding"), f"{p}wpe.weight"),
+               *_norm(config, "final_norm", f"{p}ln_f")]
     for i in range(config.num_layers):
-        hf, ours = f"{p}h.{i}.", f"block_{i}/"
-        tensors += [*_dense(f"{ours}attention/qkv", f"{hf}attn.c_attn", _same),
-                    *_dense(f"{ours}attention/output", f"{hf}attn.c_proj", _same),
-                    *_norm(f"{ours}attention_norm", f"{hf}ln_1"), *_norm(f"{ours}ffn_norm", f"{hf}ln_2"),
-                    *_dense(f"{ours}ffn_in", f"{hf}mlp.c_fc", _same),
-                    *_dense(f"{ours}ffn_out", f"{hf}mlp.c_proj", _same)]
+        hf = f"{p}h.{i}."
+        tensors += [*_dense("qkv", f"{hf}attn.c_attn", i, linear=_same),
+                    *_dense("attention_output", f"{hf}attn.c_proj", i, linear=_same),
+                    *_norm(config, "attention_norm", f"{hf}ln_1", i),
+                    *_norm(config, "ffn_norm", f"{hf}ln_2", i),
+                    *_dense("ffn_in", f"{hf}mlp.c_fc", i, linear=_same),
+                    *_dense("ffn_out", f"{hf}mlp.c_proj", i, linear=_same)]
     return tensors
 
 
-def config_from_hf(hf: dict, source="config.json") -> ModelConfig:
-    """A kzoo `ModelConfig` from a Hugging Face BERT or GPT-2 `config.json`."""
-    model_type = hf.get("model_type")
-    if model_type == "bert":
-        activation = hf.get("hidden_act", "gelu")
-        return ModelConfig(
-            vocab_size=hf["vocab_size"], hidden_size=hf["hidden_size"], num_layers=hf["num_hidden_layers"],
-            num_heads=hf["num_attention_heads"], intermediate_size=hf["intermediate_size"],
-            max_positions=hf["max_position_embeddings"], num_segments=hf.get("type_vocab_size", 2),
-            activation=_activation(activation, source), layer_norm_epsilon=hf.get("layer_norm_eps", 1e-12),
-            dropout=hf.get("hidden_dropout_prob", 0.1), attention_dropout=hf.get("attention_probs_dropout_prob", 0.1),
-            initializer_range=hf.get("initializer_range", 0.02))
-    if model_type == "gpt2":
-        hidden = hf["n_embd"]
-        return ModelConfig(
-            vocab_size=hf["vocab_size"], hidden_size=hidden, num_layers=hf["n_layer"], num_heads=hf["n_head"],
-            intermediate_size=hf.get("n_inner") or 4 * hidden, max_positions=hf["n_positions"], num_segments=0,
-            activation=_activation(hf.get("activation_function", "gelu_new"), source), norm_placement="pre",
-            layer_norm_epsilon=hf.get("layer_norm_epsilon", 1e-5), dropout=hf.get("resid_pdrop", 0.1),
-            attention_dropout=hf.get("attn_pdrop", 0.1), initializer_range=hf.get("initializer_range", 0.02),
-            causal=True)
-    raise ValueError(f"{source}: model_type {model_type!r} is not supported; kzoo converts 'bert' "
-                     f"(BertModel, BertForPreTraining, BertForMaskedLM) and 'gpt2' (GPT2LMHeadModel) checkpoints.")
-
-
-def _activation(name, source):
-    if name not in ACTIVATIONS_FROM_HF:
-        raise ValueError(f"{source}: activation {name!r} has no kzoo equivalent; "
-                         f"supported: {sorted(ACTIVATIONS_FROM_HF)}.")
-    return ACTIVATIONS_FROM_HF[name]
-
-
-def config_to_hf(config: ModelConfig) -> dict:
-    """The `config.json` Hugging Face transformers needs to rebuild this model."""
-    c = config
-    act = {v: k for k, v in reversed(ACTIVATIONS_FROM_HF.items())}[c.activation]
-    if c.causal:
-        return {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": c.vocab_size,
-                "n_embd": c.hidden_size, "n_layer": c.num_layers, "n_head": c.num_heads,
-                "n_inner": c.intermediate_size, "n_positions": c.max_positions, "activation_function": act,
-                "layer_norm_epsilon": c.layer_norm_epsilon, "resid_pdrop": c.dropout, "embd_pdrop": c.dropout,
-                "attn_pdrop": c.attention_dropout, "initializer_range": c.initializer_range,
-                "tie_word_embeddings": True}
-    return {"model_type": "bert", "architectures": ["BertForPreTraining"], "vocab_size": c.vocab_size,
-            "hidden_size": c.hidden_size, "num_hidden_layers": c.num_layers, "num_attention_heads": c.num_heads,
-            "intermediate_size": c.intermediate_size, "max_position_embeddings": c.max_positions,
-            "type_vocab_size": c.num_segments, "hidden_act": act, "layer_norm_eps": c.layer_norm_epsilon,
-            "hidden_dropout_prob": c.dropout, "attention_probs_dropout_prob": c.attention_dropout,
-            "initializer_range": c.initializer_range}
+def llama_tensors(config: ModelConfig, prefix="model.") -> list[Tensor]:
+    """LlamaForCausalLM weights, shared by Mistral, Qwen2 (QKV biases) and Qwen3 (QK-norm)."""
+    c, p = config, prefix
+    d = c.attention_head_size
+    tensors = [_same(weight_path("token_embedding"), f"{p}embed_tokens.weight"),
+               *_norm(c, "final_norm", f"{p}norm")]
+    if not c.tie_embeddings:
+        tensors.append(_transposed(weight_path("token_embedding", "output"), "lm_head.weight"))
+    for i in range(c.num_layers):
+        hf = f"{p}layers.{i}."
+        qkv = tuple(f"{hf}self_attn.{n}_proj" for n in "qkv")
+        tensors += [
+            *_fused_dense("qkv", qkv, (c.num_heads * d, c.kv_heads * d, c.kv_heads * d), i,
+                          c.qkv_bias),
+            *_dense("attention_output", f"{hf}self_attn.o_proj", i, bias=c.output_bias),
+            *_norm(c, "attention_norm", f"{hf}input_layernorm", i),
+            *_norm(c, "ffn_norm", f"{hf}post_attention_layernorm", i),
+            *_fused_dense("ffn_in", (f"{hf}mlp.gate_proj", f"{hf}mlp.up_proj"),
+                          (c.intermediate_size,) * 2, i, c.ffn_bias),
+            *_dense("ffn_out", f"{hf}mlp.down_proj", i, bias=c.ffn_bias)]
+        if c.qk_norm:
+            tensors += [*_norm(c, "query_norm", f"{hf}self_attn.q_norm", i),
+                        *_norm(c, "key_norm", f"{hf}self_attn.k_norm", i)]
+    return tensors

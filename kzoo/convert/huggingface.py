@@ -11,62 +11,84 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 
-from kzoo.convert.hf_layout import (bert_pretraining_head_tensors, bert_tensors, config_from_hf, config_to_hf,
-                                    gpt2_tensors)
+from kzoo.convert.hf_families import config_from_hf, config_to_hf, family_of, family_of_hf
+from kzoo.convert.hf_layout import bert_pretraining_head_tensors
+from kzoo.convert.safetensors_files import has_weights, read_checkpoint_weights
+
+# Buffers some checkpoints carry that are no weights: GPT-2's causal masks, BERT's position ids,
+# rotary tables.
+_BUFFERS = (".attn.bias", ".attn.masked_bias", "position_ids", "rotary_emb.inv_freq")
 
 
 def _require(path: Path, what: str):
     if not path.exists():
-        raise FileNotFoundError(f"{path}: missing {what}. A Hugging Face checkpoint directory holds "
-                                f"config.json and model.safetensors (and vocab.txt or vocab.json + merges.txt).")
+        raise FileNotFoundError(
+            f"{path}: missing {what}. A Hugging Face checkpoint directory holds config.json and "
+            f"model.safetensors (or its shards with model.safetensors.index.json), and its "
+            f"tokenizer files."
+        )
 
 
 def read_checkpoint(directory) -> tuple[dict, dict]:
-    """(config.json as a dict, {name: array}) from a checkpoint directory; refuses pickle files."""
+    """(config.json as a dict, {name: array}) from a checkpoint directory, single-file or
+    sharded; refuses pickle files."""
     directory = Path(directory)
     _require(directory / "config.json", "config.json")
-    weights = directory / "model.safetensors"
-    if not weights.exists() and list(directory.glob("pytorch_model*.bin")):
+    if not has_weights(directory) and list(directory.glob("pytorch_model*.bin")):
         raise ValueError(
-            f"{directory}: only a pickle checkpoint (pytorch_model.bin) is there. kzoo does not read pickles, "
-            f"because unpickling can run arbitrary code. Convert it once where torch is installed: "
-            f"`AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)`.")
-    _require(weights, "model.safetensors")
-    tensors = load_file(str(weights))
+            f"{directory}: only a pickle checkpoint (pytorch_model.bin) is there. kzoo does not "
+            f"read pickles, because unpickling can run arbitrary code. Convert it once where "
+            f"torch is installed: "
+            f"`AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)`."
+        )
+    if not has_weights(directory):
+        _require(directory / "model.safetensors", "model.safetensors")
+    tensors = read_checkpoint_weights(directory)
     # Old TF-converted BERT checkpoints name LayerNorm parameters gamma/beta.
-    tensors = {k.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias"): v
-               for k, v in tensors.items()}
-    return json.loads((directory / "config.json").read_text()), tensors
+    tensors = {
+        k.replace("LayerNorm.gamma", "LayerNorm.weight").replace(
+            "LayerNorm.beta", "LayerNorm.bias"
+        ): v
+        for k, v in tensors.items()
+    }
+    try:
+        hf_config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{directory / 'config.json'}: not valid JSON ({error}).") from None
+    return hf_config, tensors
 
 
 def load_huggingface(directory, task=None, **config_overrides):
-    """Builds the kzoo model a checkpoint describes and loads its weights; returns (model, tokenizer).
+    """Builds the kzoo model a checkpoint describes and loads its weights; returns
+    (model, tokenizer).
 
-    BERT gives an `Encoder`, or with `task="pretraining"` a `MaskedLMPretrainer`
-    (the MLM/NSP heads load when the checkpoint has them). GPT-2 gives a `Decoder`,
-    or with `task="causal_lm"` a `CausalLM`. The tokenizer is None when the
-    directory has no vocabulary files.
+    The family comes from config.json's `model_type` (`kzoo.convert.hf_families.FAMILIES`: bert,
+    gpt2, llama, mistral, qwen2, qwen3). BERT gives an `Encoder`, or with `task="pretraining"` a
+    `MaskedLMPretrainer` (the MLM/NSP heads load when the checkpoint has them). Decoders give a
+    `Decoder`, or with `task="causal_lm"` a `CausalLM`. The tokenizer is None when the directory
+    has no tokenizer files.
     """
     import kzoo
     from kzoo.tasks import CausalLM, MaskedLMPretrainer
 
     hf_config, tensors = read_checkpoint(directory)
-    config = config_from_hf(hf_config, f"{directory}/config.json").replace(**config_overrides)
+    source = f"{directory}/config.json"
+    family = family_of_hf(hf_config, source)
+    config = config_from_hf(hf_config, source).replace(**config_overrides)
+    prefix = family.prefix if any(k.startswith(family.prefix) for k in tensors) else ""
+    layout = family.tensors(config, prefix)
     if config.causal:
         backbone = kzoo.build_decoder(config)
-        prefix = "transformer." if any(k.startswith("transformer.") for k in tensors) else ""
-        layout = gpt2_tensors(config, prefix)
         model = CausalLM(backbone) if task == "causal_lm" else backbone
     else:
-        backbone = kzoo.build_encoder(config)
-        prefix = "bert." if any(k.startswith("bert.") for k in tensors) else ""
-        layout = bert_tensors(config, prefix)
-        model = backbone
+        model = backbone = kzoo.build_encoder(config)
         if task == "pretraining":
             model = MaskedLMPretrainer(backbone)
-            layout += [t for t in bert_pretraining_head_tensors() if all(k in tensors for k in t.hf_keys)]
+            layout += [
+                t for t in bert_pretraining_head_tensors() if all(k in tensors for k in t.hf_keys)
+            ]
     _assign(model, layout, tensors, directory)
     return model, load_tokenizer(directory)
 
@@ -76,24 +98,47 @@ def _assign(model, layout, tensors, directory):
     for tensor in layout:
         missing = [k for k in tensor.hf_keys if k not in tensors]
         if missing:
-            raise ValueError(f"{directory}/model.safetensors: tensor {missing[0]!r} is missing; the checkpoint "
-                             f"does not match its config.json (layers, architecture).")
-        value = tensor.to_kzoo([tensors[k] for k in tensor.hf_keys])
-        variable = variables[tensor.path]
-        if tuple(value.shape) != tuple(variable.shape):
-            raise ValueError(f"{directory}: tensor {tensor.hf_keys[0]!r} has shape {tuple(value.shape)} but "
-                             f"kzoo's {tensor.path} expects {tuple(variable.shape)}; check config.json against "
-                             f"the weights.")
-        variable.assign(value.astype(np.float32))
+            raise ValueError(
+                f"{directory}: tensor {missing[0]!r} is missing; the checkpoint "
+                f"does not match its config.json (layers, architecture)."
+            )
+        parts = [tensors[k] for k in tensor.hf_keys]
+        for key, part in zip(tensor.hf_keys, parts):
+            if part.dtype.kind in "iub":
+                raise ValueError(
+                    f"{directory}: tensor {key!r} holds {part.dtype} values; kzoo converts float "
+                    f"weights (float32, bfloat16, float16). Dequantize the checkpoint first, then "
+                    f"quantize it with kzoo."
+                )
+        _check_shapes(tensor, parts, variables[tensor.path], directory)
+        variables[tensor.path].assign(tensor.to_kzoo([p.astype(np.float32) for p in parts]))
     unused = set(tensors) - {k for t in layout for k in t.hf_keys}
-    unused = {k for k in unused if not k.endswith((".attn.bias", ".attn.masked_bias", "position_ids"))
-              and not k.startswith(("cls.", "lm_head."))}
+    unused = {
+        k for k in unused if not k.endswith(_BUFFERS) and not k.startswith(("cls.", "lm_head."))
+    }
     if unused:
-        warnings.warn(f"{directory}: {len(unused)} checkpoint tensors were not used, e.g. {sorted(unused)[:3]}.")
+        warnings.warn(
+            f"{directory}: {len(unused)} checkpoint tensors were not used, "
+            f"e.g. {sorted(unused)[:3]}."
+        )
+
+
+def _check_shapes(tensor, parts, variable, directory):
+    """Every mismatch names the Hugging Face tensor, its shape and the shape kzoo expects of it,
+    parts of a fused kzoo weight (Q, K and V) included."""
+    expected = [p.shape for p in tensor.to_hf(np.zeros(variable.shape, np.float32))]
+    for key, part, shape in zip(tensor.hf_keys, parts, expected):
+        if tuple(part.shape) != tuple(shape):
+            raise ValueError(
+                f"{directory}: tensor {key!r} has shape {tuple(part.shape)} but kzoo's "
+                f"{tensor.path} needs {tuple(shape)} from it; check config.json (sizes, heads, "
+                f"key/value heads) against the weights."
+            )
 
 
 def load_tokenizer(directory):
-    """WordPiece from vocab.txt, or byte-level BPE from vocab.json + merges.txt; None if neither."""
+    """WordPiece from vocab.txt, or byte-level BPE from vocab.json + merges.txt; None if
+    neither."""
     directory = Path(directory)
     if (directory / "vocab.txt").exists():
         from kzoo.text import load_wordpiece
@@ -115,21 +160,23 @@ def _lowercase(directory):
 
 
 def save_huggingface(model, directory, tokenizer=None):
-    """Writes `config.json` + `model.safetensors` that transformers loads (BertForPreTraining or
-    GPT2LMHeadModel layout); a bare encoder is written as BertModel."""
+    """Writes `config.json` + `model.safetensors` that transformers loads, in the family
+    `kzoo.convert.hf_families.family_of` picks (BertForPreTraining, GPT2LMHeadModel,
+    LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM); a bare encoder is written as
+    BertModel."""
     from kzoo.tasks import MaskedLMPretrainer
 
     backbone = getattr(model, "backbone", model)
     config = backbone.config
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    hf_config = config_to_hf(config)
+    hf_config, family = config_to_hf(config), family_of(config)
     if config.causal:
-        layout = gpt2_tensors(config)
+        layout = family.tensors(config)
     elif isinstance(model, MaskedLMPretrainer):
-        layout = bert_tensors(config, "bert.") + bert_pretraining_head_tensors()
+        layout = family.tensors(config, family.prefix) + bert_pretraining_head_tensors()
     else:
-        layout, hf_config["architectures"] = bert_tensors(config), ["BertModel"]
+        layout, hf_config["architectures"] = family.tensors(config), ["BertModel"]
     variables = {v.path: np.asarray(v) for v in model.weights}
     tensors = {}
     for tensor in layout:
@@ -138,5 +185,7 @@ def save_huggingface(model, directory, tokenizer=None):
     save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
     (directory / "config.json").write_text(json.dumps(hf_config, indent=2))
     if tokenizer is not None and hasattr(tokenizer, "get_vocabulary") and not config.causal:
-        (directory / "vocab.txt").write_text("\n".join(tokenizer.get_vocabulary()) + "\n", encoding="utf-8")
+        (directory / "vocab.txt").write_text(
+            "\n".join(tokenizer.get_vocabulary()) + "\n", encoding="utf-8"
+        )
     return directory

@@ -11,6 +11,7 @@ from kzoo.export.layout import next_version_dir, publish
 from kzoo.export.signatures import SERVING_METHODS
 from kzoo.export.task_exports import ExportSettings, endpoints_of, generates
 from kzoo.export.warmup import write_warmup_requests
+from kzoo.text.record import save_tokenizer
 
 
 def export_saved_model(
@@ -98,11 +99,9 @@ def _write(tokenizer, endpoints, model_dir) -> Path:
     staging = Path(tempfile.mkdtemp(dir=version_dir.parent, prefix=f".{version_dir.name}-"))
     try:
         archive.write_out(str(staging), verbose=False)
-        # The vocabulary beside the graph, for people and tools (the graph holds its own copy).
-        (staging / "assets").mkdir(exist_ok=True)
-        (staging / "assets" / "vocab.txt").write_text(
-            "\n".join(tokenizer.get_vocabulary()) + "\n", encoding="utf-8"
-        )
+        # The tokenizer's files and record beside the graph, for people and tools (the graph
+        # holds its own copy).
+        save_tokenizer(tokenizer, staging / "assets")
         set_serving_methods(
             staging,
             {

@@ -324,7 +324,7 @@ def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
         tokens = ops.reshape(
             ops.take_along_axis(candidate_tokens, live_order[:, :, None], axis=1), (-1, total)
         )
-        heads = decoder.config.num_heads
+        heads = decoder.config.kv_heads
         cache_rows = ops.reshape(keep_rows[:, None] * heads + ops.arange(heads)[None, :], (-1,))
         cache = keras.tree.map_structure(lambda c: ops.take(c, cache_rows, axis=0), cache)
         next_tokens = ops.reshape(ops.take_along_axis(token, live_order, axis=1), (-1,))

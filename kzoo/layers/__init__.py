@@ -3,7 +3,8 @@
 from kzoo.layers.attention import SelfAttention, attention_mask
 from kzoo.layers.dense import Dense
 from kzoo.layers.embedding import TransformerEmbedding
-from kzoo.layers.layer_norm import LayerNorm
+from kzoo.layers.norms import LayerNorm, RMSNorm, make_norm
 from kzoo.layers.transformer_block import TransformerBlock
 
-__all__ = ["Dense", "LayerNorm", "SelfAttention", "TransformerBlock", "TransformerEmbedding", "attention_mask"]
+__all__ = ["Dense", "LayerNorm", "RMSNorm", "SelfAttention", "TransformerBlock",
+           "TransformerEmbedding", "attention_mask", "make_norm"]

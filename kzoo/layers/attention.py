@@ -1,10 +1,14 @@
-"""The one multi-head self-attention layer of kzoo: fused QKV, padding/causal masks, KV cache."""
+"""The one attention layer of kzoo: fused QKV, multi-head to multi-query, rotary positions,
+optional QK-norm, padding/causal masks and a key/value cache."""
 
 import keras
 from keras import ops
 
+from kzoo.layers import rotary
 from kzoo.layers.dense import Dense
+from kzoo.layers.embedding import position_ids
 from kzoo.layers.kv_cache import write_cache
+from kzoo.layers.norms import make_norm
 
 
 def attention_mask(padding_mask, query_length, causal, query_start=0):
@@ -23,87 +27,120 @@ def attention_mask(padding_mask, query_length, causal, query_start=0):
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class SelfAttention(keras.layers.Layer):
-    """Multi-head self-attention: `keras.ops.dot_product_attention`, or written out for dropout and the cache.
+    """Self-attention as a `ModelConfig` describes it: heads and key/value heads (grouped-query
+    when fewer), head size, QKV and output biases, rotary positions, QK-norm, causal or not.
 
-    Q, K and V come from one fused projection (one matmul instead of three).
-    With a `cache` pair (keys, values), each (batch · heads, max_length, head_size) (see
-    `kzoo.layers.kv_cache`), the new keys and values are written at `cache_index` and attention runs over
-    the whole cache; the call then returns `(output, updated_cache)`. `in_place_cache=True`
-    lets TensorFlow overwrite the cache passed in (see `write_cache`). With `query_positions`
+    Q, K and V come from one fused projection (one matmul instead of three), sized
+    (num_heads + 2 · kv_heads) · head_size. With a `cache` pair (keys, values), each
+    (batch · kv_heads, max_length, head_size) (see `kzoo.layers.kv_cache`), the new keys and
+    values are written at `cache_index` and attention runs over the whole cache; the call then
+    returns `(output, updated_cache)`. `positions` (batch, T) are the tokens' positions for rotary
+    encoding (default: real tokens counted over `padding_mask`). With `query_positions`
     (batch, n), only those positions attend (over every key): the output is (batch, n, hidden).
 
     Example:
-        >>> att = SelfAttention(num_heads=2)
-        >>> x = ops.ones((1, 4, 8))
-        >>> att(x, padding_mask=ops.ones((1, 4))).shape
+        >>> att = SelfAttention(ModelConfig(hidden_size=8, num_heads=2, num_kv_heads=1))
+        >>> att(ops.ones((1, 4, 8)), padding_mask=ops.ones((1, 4))).shape
         (1, 4, 8)
     """
 
-    def __init__(self, num_heads, causal=False, dropout=0.0, initializer_range=0.02, **kwargs):
+    def __init__(self, config, **kwargs):
         super().__init__(**kwargs)
-        self.num_heads = num_heads
-        self.causal = causal
-        self.dropout = dropout
-        self.initializer_range = initializer_range
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        from kzoo.config import resolve_config
+
+        self.config = resolve_config(config)
+        c = self.config
+        self.head_size, self.groups = c.attention_head_size, c.num_heads // c.kv_heads
+        self.speeds = rotary.inverse_frequencies(c) if c.position_encoding == "rotary" else None
+        self.dropout_layer = keras.layers.Dropout(c.attention_dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape, *args, **kwargs):
-        hidden = input_shape[-1]
-        self.head_size = hidden // self.num_heads
-        init = keras.initializers.TruncatedNormal(stddev=self.initializer_range)
-        self.qkv = Dense(
-            3 * hidden, kernel_initializer=init, dtype=self.dtype_policy, name="qkv")
+        c = self.config
+        init = keras.initializers.TruncatedNormal(stddev=c.initializer_range)
+        dense = dict(kernel_initializer=init, dtype=self.dtype_policy)
+        self.qkv = Dense((c.num_heads + 2 * c.kv_heads) * self.head_size, use_bias=c.qkv_bias,
+                         **dense, name="qkv")
         self.qkv.build(input_shape)
-        self.output_projection = Dense(
-            hidden, kernel_initializer=init, dtype=self.dtype_policy, name="output")
-        self.output_projection.build(input_shape)
+        self.output_projection = Dense(c.hidden_size, use_bias=c.output_bias, **dense,
+                                       name="output")
+        self.output_projection.build((*input_shape[:-1], c.num_heads * self.head_size))
+        if c.qk_norm:
+            self.query_norm = make_norm(c, "query_norm", self.dtype_policy)
+            self.key_norm = make_norm(c, "key_norm", self.dtype_policy)
+            for norm in (self.query_norm, self.key_norm):
+                norm.build((*input_shape[:-1], self.head_size))
         self.built = True
 
-    def call(self, x, padding_mask, cache=None, cache_index=0, in_place_cache=False, query_positions=None,
-             training=None):
+    def call(self, x, padding_mask, positions=None, cache=None, cache_index=0,
+             in_place_cache=False, query_positions=None, training=None):
+        c = self.config
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
-        # A split, not three slices: a slice's gradient fills a zero tensor the size of the whole
-        # QKV output (TensorFlow's StridedSliceGrad: 14% of a bert_small training step).
-        query, key, value = (ops.reshape(t, (batch, length, self.num_heads, self.head_size))
-                             for t in ops.split(self.qkv(x), 3, axis=-1))
+        query, key, value = self._project(x, padding_mask, positions)
         if query_positions is not None:
-            if self.causal or cache is not None:
-                raise ValueError("query_positions is for bidirectional attention without a cache; for causal "
-                                 "or cached attention, run every position and slice the output.")
+            if c.causal or cache is not None:
+                raise ValueError("query_positions is for bidirectional attention without a cache; "
+                                 "for causal or cached attention, run every position and slice "
+                                 "the output.")
             query = ops.take_along_axis(query, query_positions[:, :, None, None], axis=1)
             length = ops.shape(query_positions)[1]
-        mask = attention_mask(padding_mask, length, self.causal, cache_index)
+        mask = attention_mask(padding_mask, length, c.causal, cache_index)
         if cache is not None:
-            rows = (batch * self.num_heads, length, self.head_size)
-            cache = tuple(write_cache(c, ops.reshape(ops.transpose(t, (0, 2, 1, 3)), rows), cache_index, in_place_cache)
-                          for c, t in zip(cache, (key, value)))
-            heads = (batch, self.num_heads, -1, self.head_size)
-            out = self._attend(query, *(ops.reshape(c, heads) for c in cache), mask, training, heads_first=True)
-        elif training and self.dropout > 0:
+            rows = (batch * c.kv_heads, length, self.head_size)
+            cache = tuple(
+                write_cache(kept, ops.reshape(ops.transpose(new, (0, 2, 1, 3)), rows),
+                            cache_index, in_place_cache)
+                for kept, new in zip(cache, (key, value)))
+            heads = (batch, c.kv_heads, -1, self.head_size)
+            out = self._attend(query, *(ops.reshape(kept, heads) for kept in cache), mask,
+                               training, heads_first=True)
+        elif training and c.attention_dropout > 0 or self.groups > 1:
+            # Keras's TensorFlow attention repeats grouped keys in some of its paths and not in
+            # others; the grouped einsum never repeats them.
             out = self._attend(query, key, value, mask, training)
         else:
             out = ops.dot_product_attention(query, key, value, mask=mask)
         out = self.output_projection(ops.reshape(out, (batch, length, -1)))
         return out if cache is None else (out, cache)
 
+    def _project(self, x, padding_mask, positions):
+        """Queries (batch, T, heads, size), keys and values (batch, T, kv_heads, size), normed
+        and rotated as the config says."""
+        c = self.config
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        # A split, not three slices: a slice's gradient fills a zero tensor the size of the whole
+        # QKV output (TensorFlow's StridedSliceGrad: 14% of a bert_small training step).
+        sizes = [c.num_heads * self.head_size, (c.num_heads + c.kv_heads) * self.head_size]
+        query, key, value = (
+            ops.reshape(t, (batch, length, -1, self.head_size))
+            for t in ops.split(self.qkv(x), sizes, axis=-1))
+        if c.qk_norm:
+            query, key = self.query_norm(query), self.key_norm(key)
+        if self.speeds is not None:
+            positions = position_ids(padding_mask) if positions is None else positions
+            query, key = (rotary.rotate(t, positions, self.speeds) for t in (query, key))
+        return query, key, value
+
     def _attend(self, query, key, value, mask, training, heads_first=False):
         """Attention written out, for what `ops.dot_product_attention` lacks: dropout on the
-        attention probabilities (BERT-style training), and a (batch, heads, length, head_size)
-        cache, which its (batch, length, heads, head_size) layout would transpose at every decode
-        step (1.3 vs 0.6 ms per layer at batch 8, 6L/512 GPT)."""
-        keys = "bhkd" if heads_first else "bkhd"
+        attention probabilities (BERT-style training), and a (batch, kv_heads, length, size)
+        cache, which its (batch, length, heads, size) layout would transpose at every decode
+        step (1.3 vs 0.6 ms per layer at batch 8, 6L/512 GPT). Query heads are grouped by the
+        key/value head they share, so a grouped-query cache is read as it is, never repeated."""
+        keys = "bkld" if heads_first else "blkd"
+        batch, length = ops.shape(query)[0], ops.shape(query)[1]
+        grouped = ops.reshape(query, (batch, length, -1, self.groups, self.head_size))
         # Scaling the queries and adding the mask as a bias, rather than scaling the scores and
         # selecting through the mask, spares two passes over the scores forward and backward
         # (a GPT 6L/512 layer's attention: 18.1 → 16.1 ms forward and backward).
-        scores = ops.einsum(f"bqhd,{keys}->bhqk", query * (self.head_size ** -0.5), key)
-        scores = ops.cast(scores, "float32") + ops.where(mask, 0.0, -1e9)
+        scores = ops.einsum(f"bqkgd,{keys}->bkgql", grouped * (self.head_size ** -0.5), key)
+        scores = ops.cast(scores, "float32") + ops.where(mask[:, :, None], 0.0, -1e9)
         probs = ops.cast(ops.softmax(scores, axis=-1), value.dtype)
         probs = self.dropout_layer(probs, training=training)
-        return ops.einsum(f"bhqk,{keys}->bqhd", probs, value)
+        out = ops.einsum(f"bkgql,{keys}->bqkgd", probs, value)
+        return ops.reshape(out, (batch, length, -1, self.head_size))
 
     def compute_output_shape(self, input_shape, *args, **kwargs):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "num_heads": self.num_heads, "causal": self.causal,
-                "dropout": self.dropout, "initializer_range": self.initializer_range}
+        return {**super().get_config(), "config": self.config.to_dict()}

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 from keras_hub.layers import ReversibleEmbedding
 
-from kzoo.layers.layer_norm import LayerNorm
+from kzoo.layers.norms import make_norm
 
 
 def position_ids(padding_mask):
@@ -52,60 +52,54 @@ def project_onto_rows(x, table):
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class TransformerEmbedding(keras.layers.Layer):
-    """Sums token, learned position and optional segment embeddings.
+    """Token embeddings, plus learned positions and segments when the config has them.
 
-    BERT normalises the sum (`normalize=True`); GPT-2 does not. The token table
-    is a `TokenEmbedding` (a keras_hub `ReversibleEmbedding`), so `layer.token_embedding(h, reverse=True)`
-    projects hidden states back onto the vocabulary with the same weights.
+    BERT normalises the sum (`embedding_norm`); GPT-2 and Llama do not. Rotary positions are
+    applied in attention instead. The token table is a `TokenEmbedding` (a keras_hub
+    `ReversibleEmbedding`), so `layer.token_embedding(h, reverse=True)` projects hidden states
+    back onto the vocabulary, with the same weights when `tie_embeddings` is set.
 
     Example:
-        >>> emb = TransformerEmbedding(vocab_size=100, hidden_size=8, max_positions=16)
+        >>> emb = TransformerEmbedding(ModelConfig(vocab_size=100, hidden_size=8, num_heads=2))
         >>> emb(ops.zeros((2, 5), "int32")).shape
         (2, 5, 8)
     """
 
-    def __init__(self, vocab_size, hidden_size, max_positions, num_segments=0,
-                 normalize=False, layer_norm_epsilon=1e-12, dropout=0.0,
-                 initializer_range=0.02, tie_weights=True, **kwargs):
+    def __init__(self, config, **kwargs):
         super().__init__(**kwargs)
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.max_positions = max_positions
-        self.num_segments = num_segments
-        self.normalize = normalize
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.dropout = dropout
-        self.initializer_range = initializer_range
-        self.tie_weights = tie_weights
-        init = keras.initializers.TruncatedNormal(stddev=initializer_range)
+        from kzoo.config import resolve_config
+
+        self.config = c = resolve_config(config)
+        init = keras.initializers.TruncatedNormal(stddev=c.initializer_range)
+        table = dict(embeddings_initializer=init, dtype=self.dtype_policy)
         self.token_embedding = TokenEmbedding(
-            vocab_size, hidden_size, tie_weights=tie_weights,
-            embeddings_initializer=init, dtype=self.dtype_policy, name="token_embedding")
+            c.vocab_size, c.hidden_size, tie_weights=c.tie_embeddings, **table,
+            name="token_embedding")
         self.position_embedding = keras.layers.Embedding(
-            max_positions, hidden_size, embeddings_initializer=init,
-            dtype=self.dtype_policy, name="position_embedding")
+            c.max_positions, c.hidden_size, **table, name="position_embedding"
+        ) if c.position_encoding == "learned" else None
         self.segment_embedding = keras.layers.Embedding(
-            num_segments, hidden_size, embeddings_initializer=init,
-            dtype=self.dtype_policy, name="segment_embedding") if num_segments else None
-        self.norm = LayerNorm(
-            epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="norm") if normalize else None
-        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+            c.num_segments, c.hidden_size, **table, name="segment_embedding"
+        ) if c.num_segments else None
+        self.norm = make_norm(c, "norm", self.dtype_policy) if c.embedding_norm else None
+        self.dropout_layer = keras.layers.Dropout(c.dropout, dtype=self.dtype_policy)
 
     def build(self, token_ids_shape, *args, **kwargs):
-        self.token_embedding.build(token_ids_shape)
-        self.position_embedding.build(token_ids_shape)
-        if self.segment_embedding is not None:
-            self.segment_embedding.build(token_ids_shape)
+        for table in (self.token_embedding, self.position_embedding, self.segment_embedding):
+            if table is not None:
+                table.build(token_ids_shape)
         if self.norm is not None:
-            self.norm.build((*token_ids_shape, self.hidden_size))
+            self.norm.build((*token_ids_shape, self.config.hidden_size))
         self.built = True
 
     def call(self, token_ids, segment_ids=None, padding_mask=None, positions=None, training=None):
         """Positions are `positions` if given, else counted over `padding_mask`, else 0..T-1."""
-        if positions is None:
-            positions = (position_ids(padding_mask) if padding_mask is not None
-                         else ops.arange(ops.shape(token_ids)[-1])[None, :])
-        x = self.token_embedding(token_ids) + self.position_embedding(positions)
+        x = self.token_embedding(token_ids)
+        if self.position_embedding is not None:
+            if positions is None:
+                positions = (position_ids(padding_mask) if padding_mask is not None
+                             else ops.arange(ops.shape(token_ids)[-1])[None, :])
+            x = x + self.position_embedding(positions)
         if self.segment_embedding is not None:
             if segment_ids is None:
                 segment_ids = ops.zeros_like(token_ids)
@@ -115,9 +109,7 @@ class TransformerEmbedding(keras.layers.Layer):
         return self.dropout_layer(x, training=training)
 
     def compute_output_shape(self, token_ids_shape, *args, **kwargs):
-        return (*token_ids_shape, self.hidden_size)
+        return (*token_ids_shape, self.config.hidden_size)
 
     def get_config(self):
-        return {**super().get_config(), **{k: getattr(self, k) for k in (
-            "vocab_size", "hidden_size", "max_positions", "num_segments", "normalize",
-            "layer_norm_epsilon", "dropout", "initializer_range", "tie_weights")}}
+        return {**super().get_config(), "config": self.config.to_dict()}

@@ -31,6 +31,9 @@ def write_cache(cache, update, index, in_place=False):
 
     count, length, size = (tf.shape(cache)[i] for i in range(3))
     rows = tf.range(count)[:, None] * length + index + tf.range(tf.shape(update)[1])[None, :]
-    flat = tf.raw_ops.InplaceUpdate(x=tf.reshape(cache, (-1, size)), i=tf.reshape(rows, (-1,)),
-                                    v=tf.reshape(update, (-1, size)))
+    flat = tf.raw_ops.InplaceUpdate(
+        x=tf.reshape(cache, (-1, size)),
+        i=tf.reshape(rows, (-1,)),
+        v=tf.reshape(update, (-1, size)),
+    )
     return tf.reshape(flat, tf.shape(cache))

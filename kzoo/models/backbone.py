@@ -4,7 +4,7 @@ import keras
 
 from kzoo.config import ModelConfig, resolve_config
 from kzoo.layers import TransformerBlock, TransformerEmbedding
-from kzoo.layers.layer_norm import LayerNorm
+from kzoo.layers.norms import make_norm
 
 
 class Backbone(keras.Model):
@@ -19,15 +19,20 @@ class Backbone(keras.Model):
         self.config = config
 
     def get_config(self):
-        return {"config": self.config.to_dict(), "name": self.name,
-                "trainable": self.trainable, "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
+        return {
+            "config": self.config.to_dict(),
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+        }
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
 
     def with_dtype(self, dtype):
-        """A copy under the Keras dtype policy `dtype` ("bfloat16", "mixed_float16", ...), same weights.
+        """A copy under the Keras dtype policy `dtype` ("bfloat16", "mixed_float16", ...), same
+        weights.
 
         Example: `fast = encoder.with_dtype("bfloat16")` stores and computes in bfloat16.
         """
@@ -47,32 +52,22 @@ class Backbone(keras.Model):
 
 
 def make_layers(config: ModelConfig, dtype=None):
-    """The embedding, the blocks and (for pre-LN stacks) the final LayerNorm."""
-    c = config
-    embedding = TransformerEmbedding(
-        c.vocab_size, c.hidden_size, c.max_positions, num_segments=c.num_segments,
-        normalize=c.norm_placement == "post", layer_norm_epsilon=c.layer_norm_epsilon,
-        dropout=c.dropout, initializer_range=c.initializer_range,
-        tie_weights=c.tie_embeddings, dtype=dtype, name="embedding")
+    """The embedding, the blocks and (for pre-norm stacks) the final norm, from the config's row
+    of components."""
+    embedding = TransformerEmbedding(config, dtype=dtype, name="embedding")
     blocks = [
-        TransformerBlock(
-            c.num_heads, c.intermediate_size, activation=c.activation,
-            norm_placement=c.norm_placement, layer_norm_epsilon=c.layer_norm_epsilon,
-            dropout=c.dropout, attention_dropout=c.attention_dropout, causal=c.causal,
-            initializer_range=c.initializer_range, dtype=dtype, name=f"block_{i}")
-        for i in range(c.num_layers)
+        TransformerBlock(config, dtype=dtype, name=f"block_{i}") for i in range(config.num_layers)
     ]
-    final_norm = LayerNorm(
-        epsilon=c.layer_norm_epsilon, dtype=dtype, name="final_norm"
-    ) if c.norm_placement == "pre" else None
+    final_norm = make_norm(config, "final_norm", dtype) if config.norm_placement == "pre" else None
     return embedding, blocks, final_norm
 
 
-def checked_config(preset_or_config, overrides, causal: bool, builder: str) -> ModelConfig:
+def checked_config(preset_or_config, overrides, stack: str, builder: str) -> ModelConfig:
     config = resolve_config(preset_or_config, **overrides)
-    if config.causal != causal:
-        other = "build_decoder" if config.causal else "build_encoder"
+    if config.stack != stack:
+        other = {"encoder": "build_encoder", "decoder": "build_decoder"}[config.stack]
         raise ValueError(
-            f"{builder} got a config with causal={config.causal}; use {other} for it, "
-            f"or pass causal={causal}.")
+            f"{builder} got a config with stack={config.stack!r}; use {other} for it, "
+            f"or pass stack={stack!r}."
+        )
     return config

@@ -1,4 +1,5 @@
-"""GPT-style causal decoder with a tied LM head and a key/value-cached step for generation."""
+"""Causal decoder (GPT-2, Llama and the like) with its LM head and a key/value-cached step for
+generation."""
 
 import keras
 from keras import ops
@@ -23,13 +24,16 @@ class Decoder(Backbone):
     """
 
     def __init__(self, config="gpt2_small", dtype=None, **kwargs):
-        config = checked_config(config, {}, causal=True, builder="Decoder")
+        config = checked_config(config, {}, "decoder", builder="Decoder")
         self.embedding, self.blocks, self.final_norm = make_layers(config, dtype)
-        inputs = {name: keras.Input((None,), dtype="int32", name=name)
-                  for name in ("token_ids", "padding_mask")}
-        x = self.embedding(inputs["token_ids"], padding_mask=inputs["padding_mask"])
+        inputs = {
+            name: keras.Input((None,), dtype="int32", name=name)
+            for name in ("token_ids", "padding_mask")
+        }
+        positions = position_ids(inputs["padding_mask"])
+        x = self.embedding(inputs["token_ids"], positions=positions)
         for block in self.blocks:
-            x = block(x, inputs["padding_mask"])
+            x = block(x, inputs["padding_mask"], positions=positions)
         if self.final_norm is not None:
             x = self.final_norm(x)
         super().__init__(inputs=inputs, outputs=x, config=config, dtype=dtype, **kwargs)
@@ -39,11 +43,14 @@ class Decoder(Backbone):
         return self.embedding.token_embedding(hidden_states, reverse=True)
 
     def init_cache(self, batch_size, max_length, dtype="float32"):
-        """A zero key/value cache: per layer a (keys, values) pair, each (batch · heads, max_length,
-        head_size), a sequence's heads in consecutive rows (see `kzoo.layers.kv_cache`)."""
+        """A zero key/value cache: per layer a (keys, values) pair, each (batch · kv_heads,
+        max_length, head_size), a sequence's heads in consecutive rows (see
+        `kzoo.layers.kv_cache`). Grouped-query attention keeps only its key/value heads."""
         c = self.config
-        shape = (batch_size * c.num_heads, max_length, c.head_size)
-        return tuple((ops.zeros(shape, dtype), ops.zeros(shape, dtype)) for _ in range(c.num_layers))
+        shape = (batch_size * c.kv_heads, max_length, c.attention_head_size)
+        return tuple(
+            (ops.zeros(shape, dtype), ops.zeros(shape, dtype)) for _ in range(c.num_layers)
+        )
 
     def call_with_cache(self, token_ids, padding_mask, cache, cache_index, in_place=False):
         """Runs `token_ids` (batch, T) at positions `cache_index .. cache_index+T-1`.
@@ -54,20 +61,28 @@ class Decoder(Backbone):
         owns its cache (see `kzoo.layers.kv_cache.write_cache`).
         """
         length = ops.shape(token_ids)[1]
-        positions = ops.slice(position_ids(padding_mask), [0, cache_index],
-                              [ops.shape(token_ids)[0], length])
+        positions = ops.slice(
+            position_ids(padding_mask), [0, cache_index], [ops.shape(token_ids)[0], length]
+        )
         x = self.embedding(token_ids, positions=positions)
         layer_caches = []
         for i, block in enumerate(self.blocks):
-            x, layer_cache = block(x, padding_mask, cache=cache[i], cache_index=cache_index,
-                                   in_place_cache=in_place)
+            x, layer_cache = block(
+                x,
+                padding_mask,
+                positions=positions,
+                cache=cache[i],
+                cache_index=cache_index,
+                in_place_cache=in_place,
+            )
             layer_caches.append(layer_cache)
         if self.final_norm is not None:
             x = self.final_norm(x)
         return self.step_logits(x), x, tuple(layer_caches)
 
     def output_table(self):
-        """The (vocab, hidden) table the LM head projects onto when it is tied to the token embedding; else None."""
+        """The (vocab, hidden) table the LM head projects onto when it is tied to the token
+        embedding; else None."""
         embedding = self.embedding.token_embedding
         return embedding.embeddings if embedding.tie_weights else None
 
@@ -77,7 +92,8 @@ class Decoder(Backbone):
         that way against 44 ms for `x @ transpose(table)` and 45 ms batched (an AVX-512 machine
         measured 4.1-5.1 ms against 3.5 ms batched; the 3× cliff outweighs that). One row stays
         a plain product (2.5 ms there). Under XLA the choice costs more than it saves (a
-        conditional: one bfloat16 row 109 vs 175 tokens/s), and XLA picks its own product anyway."""
+        conditional: one bfloat16 row 109 vs 175 tokens/s), and XLA picks its own product
+        anyway."""
         table = self.output_table()
         if table is None or not tensorflow_without_xla():
             return self.logits(x)
@@ -97,4 +113,6 @@ def build_decoder(preset_or_config="gpt2_small", **overrides) -> Decoder:
     Example: `build_decoder("gpt2_small", num_layers=6, hidden_size=512, num_heads=8)`.
     """
     dtype = overrides.pop("dtype", None)
-    return Decoder(checked_config(preset_or_config, overrides, True, "build_decoder"), dtype=dtype)
+    return Decoder(
+        checked_config(preset_or_config, overrides, "decoder", "build_decoder"), dtype=dtype
+    )

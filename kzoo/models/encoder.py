@@ -7,7 +7,8 @@ from kzoo.models.backbone import Backbone, checked_config, make_layers
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class Encoder(Backbone):
-    """Functional encoder: `token_ids`, `segment_ids`, `padding_mask` → `sequence_output`, `pooled_output`.
+    """Functional encoder: `token_ids`, `segment_ids`, `padding_mask` → `sequence_output`,
+    `pooled_output`.
 
     The pooled output is tanh(dense(first token)), as in BERT.
 
@@ -18,13 +19,19 @@ class Encoder(Backbone):
     """
 
     def __init__(self, config="bert_tiny", dtype=None, **kwargs):
-        config = checked_config(config, {}, causal=False, builder="Encoder")
+        config = checked_config(config, {}, "encoder", builder="Encoder")
         self.embedding, self.blocks, self.final_norm = make_layers(config, dtype)
         self.pooler = keras.layers.Dense(
-            config.hidden_size, activation="tanh", dtype=dtype, name="pooler",
-            kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range))
-        inputs = {name: keras.Input((None,), dtype="int32", name=name)
-                  for name in ("token_ids", "segment_ids", "padding_mask")}
+            config.hidden_size,
+            activation="tanh",
+            dtype=dtype,
+            name="pooler",
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range),
+        )
+        inputs = {
+            name: keras.Input((None,), dtype="int32", name=name)
+            for name in ("token_ids", "segment_ids", "padding_mask")
+        }
         x = self.sequence_output(inputs)
         outputs = {"sequence_output": x, "pooled_output": self.pooler(x[:, 0, :])}
         super().__init__(inputs=inputs, outputs=outputs, config=config, dtype=dtype, **kwargs)
@@ -34,21 +41,26 @@ class Encoder(Backbone):
         positions come out.
 
         A head that reads a few positions (MLM + NSP pretraining: the masked tokens and the first)
-        calls this in its own graph: the last block then runs attention from those rows' queries, its
-        output projection and its feed-forward network on those rows only, 10% of a bert_small
-        training step. (Keys and values need every row, so the fused QKV matmul stays whole.)
+        calls this in its own graph: the last block then runs attention from those rows' queries,
+        its output projection and its feed-forward network on those rows only, 10% of a
+        bert_small training step. (Keys and values need every row, so the fused QKV matmul stays whole.)
         """
         x = self.embedding(inputs["token_ids"], inputs["segment_ids"])
         for i, block in enumerate(self.blocks):
             last = i == len(self.blocks) - 1
-            x = block(x, inputs["padding_mask"], query_positions=output_positions if last else None)
+            x = block(
+                x, inputs["padding_mask"], query_positions=output_positions if last else None
+            )
         return x if self.final_norm is None else self.final_norm(x)
 
 
 def build_encoder(preset_or_config="bert_tiny", **overrides) -> Encoder:
-    """Builds an encoder from a preset name, dict, JSON path or `ModelConfig`, with field overrides.
+    """Builds an encoder from a preset name, dict, JSON path or `ModelConfig`, with field
+    overrides.
 
     Example: `build_encoder("bert_base", dropout=0.0)`.
     """
     dtype = overrides.pop("dtype", None)
-    return Encoder(checked_config(preset_or_config, overrides, False, "build_encoder"), dtype=dtype)
+    return Encoder(
+        checked_config(preset_or_config, overrides, "encoder", "build_encoder"), dtype=dtype
+    )

@@ -14,7 +14,8 @@ from kzoo.training.run_lock import RunLock
 
 
 def load_run(run_dir):
-    """(task model, tokenizer) saved in a kzoo run directory."""
+    """(task model, tokenizer) saved in a kzoo run directory (its tokenizer record says which
+    tokenizer)."""
     import kzoo.tasks  # noqa: F401  (registers the task and backbone classes for loading)
 
     run_dir = Path(run_dir)
@@ -24,7 +25,7 @@ def load_run(run_dir):
         )
     task = keras.saving.load_model(run_dir / "model.keras", compile=False)
     task.compile()  # the task's default loss and metrics, for evaluation or further training
-    return task, text.load_wordpiece(run_dir / "vocab.txt")
+    return task, text.load_tokenizer(run_dir)
 
 
 def load_backbone(source):
@@ -43,7 +44,7 @@ def load_backbone(source):
 
         return load_google_bert(source)
     raise FileNotFoundError(
-        f"{source}: neither a kzoo run (model.keras + vocab.txt), a Hugging Face "
+        f"{source}: neither a kzoo run (model.keras + its tokenizer), a Hugging Face "
         f"checkpoint (config.json + model.safetensors) nor a Google BERT checkpoint "
         f"(bert_model.ckpt.index + .data-*)."
     )
@@ -108,9 +109,7 @@ def _finetune(run: RunConfig, backbone, tokenizer, verbose):
     )
     metrics = recipe.metrics(model, validation, tokenizer, run)
     model.save(Path(run.run_dir) / "model.keras")
-    (Path(run.run_dir) / "vocab.txt").write_text(
-        "\n".join(tokenizer.get_vocabulary()) + "\n", encoding="utf-8"
-    )
+    text.save_tokenizer(tokenizer, run.run_dir)
     return model, tokenizer, metrics
 
 

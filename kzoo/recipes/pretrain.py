@@ -17,13 +17,18 @@ from kzoo.training.monitoring import TextSamples, training_flops_per_token
 
 
 def run_tokenizer(run: RunConfig, directory):
-    """The run's WordPiece tokenizer: the given vocabulary, `directory`'s, or one learned now."""
-    saved = Path(directory) / "vocab.txt"
+    """The run's tokenizer, recorded in `directory`: the one recorded there already (a resumed
+    run), else WordPiece from the given vocabulary or from one learned now."""
+    directory = Path(directory)
+    if (directory / text.record.RECORD).exists() or (directory / "vocab.txt").exists():
+        return text.load_tokenizer(directory)
     if run.data.vocabulary:
-        return text.load_wordpiece(run.data.vocabulary)
-    if not saved.exists():
-        text.learn_wordpiece_vocabulary(list(run.data.files), run.data.vocab_size, output=saved)
-    return text.load_wordpiece(saved)
+        tokenizer = text.load_wordpiece(run.data.vocabulary)
+    else:
+        vocabulary = text.learn_wordpiece_vocabulary(list(run.data.files), run.data.vocab_size)
+        tokenizer = text.load_wordpiece(vocabulary)
+    text.save_tokenizer(tokenizer, directory)
+    return tokenizer
 
 
 def pretraining_batches(run: RunConfig, tokenizer):
@@ -157,7 +162,7 @@ def _train(run: RunConfig, task, tokenizer, own_dir, verbose):
                 sample_prompts(d.files),
                 every=t.checkpoint_every,
                 max_new_tokens=min(32, task.backbone.config.max_positions // 2),
-                end_token_id=tokenizer.token_to_id("[SEP]"),
+                end_token_id=text.end_of_text_id(tokenizer),
             )
         ]
         if causal

@@ -14,6 +14,19 @@ def last_token(hidden, padding_mask):
     return ops.take_along_axis(hidden, index[:, None, None], axis=1)[:, 0]
 
 
+# What a sequence head reads, by stack: an encoder's pooled first token ([CLS]); a decoder's
+# last real token, the only one that has seen the whole text.
+POOLING = {
+    "encoder": lambda features, padding_mask: features["pooled_output"],
+    "decoder": last_token,
+}
+
+
+def pooled(backbone, features, padding_mask):
+    """One vector per sequence from the backbone's outputs, as its stack pools."""
+    return POOLING[backbone.config.stack](features, padding_mask)
+
+
 @keras.saving.register_keras_serializable(package="kzoo")
 class Classifier(Task):
     """Single-text or text-pair classification; `num_classes=1` makes it a regressor (MSE).
@@ -28,12 +41,11 @@ class Classifier(Task):
     def __init__(self, backbone, num_classes=2, dropout=0.1, label_names=None, **kwargs):
         inputs = backbone_inputs(backbone)
         features = backbone(inputs)
-        pooled = (last_token(features, inputs["padding_mask"]) if backbone.config.causal
-                  else features["pooled_output"])
+        summary = pooled(backbone, features, inputs["padding_mask"])
         self.head = keras.layers.Dense(
             num_classes, dtype=backbone.dtype_policy, name="classifier_head",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=backbone.config.initializer_range))
-        logits = self.head(keras.layers.Dropout(dropout, name="head_dropout")(pooled))
+        logits = self.head(keras.layers.Dropout(dropout, name="head_dropout")(summary))
         label_names = list(label_names or ([] if num_classes == 1 else map(str, range(num_classes))))
         super().__init__(inputs=inputs, outputs=logits, backbone=backbone,
                          head_config={"num_classes": num_classes, "dropout": dropout,

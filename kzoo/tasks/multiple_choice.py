@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kzoo.tasks.classifier import last_token
+from kzoo.tasks.classifier import pooled
 from kzoo.tasks.task import Task
 
 
@@ -36,11 +36,11 @@ class MultipleChoice(Task):
         fold = FoldChoices(name="fold_choices")
         rows = {name: fold(x) for name, x in inputs.items()}
         features = backbone(rows)
-        pooled = last_token(features, rows["padding_mask"]) if backbone.config.causal else features["pooled_output"]
+        summary = pooled(backbone, features, rows["padding_mask"])
         self.head = keras.layers.Dense(
             1, dtype=backbone.dtype_policy, name="choice_head",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=backbone.config.initializer_range))
-        scores = self.head(keras.layers.Dropout(dropout, name="head_dropout")(pooled))
+        scores = self.head(keras.layers.Dropout(dropout, name="head_dropout")(summary))
         logits = ops.reshape(scores, (-1, num_choices))
         super().__init__(inputs=inputs, outputs=logits, backbone=backbone,
                          head_config={"num_choices": num_choices, "dropout": dropout}, **kwargs)

@@ -36,7 +36,7 @@ class MaskedLMPretrainer(Task):
         self.mlm_head = MaskedLMHead(
             vocabulary_size=config.vocab_size, token_embedding=backbone.embedding.token_embedding,
             intermediate_activation=ACTIVATION_FUNCTIONS[config.activation],
-            layer_norm_epsilon=config.layer_norm_epsilon,
+            layer_norm_epsilon=config.norm_epsilon,
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=config.initializer_range),
             dtype=backbone.dtype_policy, name="mlm_head")
         self.nsp_head = keras.layers.Dense(

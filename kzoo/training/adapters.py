@@ -4,6 +4,8 @@ export."""
 import tempfile
 from pathlib import Path
 
+from kzoo.models import weights
+
 
 def freeze(task, embeddings=False, first_layers=0, backbone=False):
     """Stops training the embeddings, the first `first_layers` blocks, or the whole backbone.
@@ -20,21 +22,28 @@ def freeze(task, embeddings=False, first_layers=0, backbone=False):
 
 
 def enable_lora(task, rank=8, alpha=None, targets=("qkv",)):
-    """Adds LoRA adapters (Keras `Dense.enable_lora`) to the attention projections named in
-    `targets` ("qkv", "output") and freezes every other backbone weight; the head stays trainable.
+    """Adds LoRA adapters (Keras `Dense.enable_lora`) to the projections named in `targets`
+    (`kzoo.models.weights.LORA_TARGETS`: "qkv", "output", "ffn_in", "ffn_out") and freezes every
+    other backbone weight; the head stays trainable.
 
     kzoo's attention has one fused QKV projection, so the default adapter covers query, key and
     value together (rank `rank` on the fused matrix) rather than query and value separately.
     """
-    for block in task.backbone.blocks:
+    unknown = sorted(set(targets) - set(weights.LORA_TARGETS))
+    if unknown:
+        raise ValueError(f"enable_lora: unknown targets {unknown}; choose among "
+                         f"{sorted(weights.LORA_TARGETS)}.")
+    layers = {layer.path: layer for layer in task.backbone._flatten_layers()}
+    for index, block in enumerate(task.backbone.blocks):
         for sublayer in block._flatten_layers(include_self=False):
             if not sublayer._layers:  # leaves only: a container's flag would override its children
                 sublayer.trainable = False
         for name in targets:
-            dense = {"qkv": block.attention.qkv, "output": block.attention.output_projection}[name]
+            dense = layers[weights.layer_path(weights.LORA_TARGETS[name], index)]
             dense.trainable = True
             dense.enable_lora(rank, lora_alpha=alpha)
-            dense.bias.trainable = False
+            if dense.bias is not None:
+                dense.bias.trainable = False
     task.backbone.embedding.trainable = False
     if task.backbone.final_norm is not None:
         task.backbone.final_norm.trainable = False

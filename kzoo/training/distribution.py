@@ -48,12 +48,13 @@ def make_strategy(name="default"):
 
 
 def block_layouts(mesh):
-    """Megatron-style tensor parallelism for kzoo's blocks on the mesh's "model" axis: the fused QKV
-    and first FFN projections split by columns, the attention output and second FFN by rows."""
+    """Megatron-style tensor parallelism for kzoo's blocks on the mesh's "model" axis, as
+    `kzoo.models.weights.TENSOR_PARALLEL` splits them."""
+    from kzoo.models.weights import tensor_parallel_layouts
+
     layouts = keras.distribution.LayoutMap(mesh)
-    layouts[r"block_\d+/(attention/qkv|ffn_in)/kernel"] = (None, "model")
-    layouts[r"block_\d+/(attention/qkv|ffn_in)/bias"] = ("model",)
-    layouts[r"block_\d+/(attention/output|ffn_out)/kernel"] = ("model", None)
+    for path, spec in tensor_parallel_layouts().items():
+        layouts[path] = spec
     return layouts
 
 

@@ -11,11 +11,13 @@ def training_flops_per_token(config, sequence_length, head_fraction=1.0) -> floa
     need. With `head_fraction` < 1 (MLM: max_predictions / length) the vocabulary projection runs on
     that fraction of the tokens, and the last block's queries, output projection and feed-forward
     network on it plus the first token, as in `MaskedLMPretrainer`."""
-    d, s = config.hidden_size, sequence_length
+    c, d, s = config, config.hidden_size, sequence_length
     rows = 1.0 if head_fraction >= 1 else head_fraction + 1 / s
+    queries, keys = c.num_heads * c.attention_head_size, c.kv_heads * c.attention_head_size
+    ffn = (3 if c.feed_forward == "gated" else 2) * d * c.intermediate_size
 
     def block(fraction):  # keys and values for every token, the rest for `fraction` of them
-        return 2 * d * d + fraction * (2 * d * d + 2 * d * config.intermediate_size + 2 * s * d)
+        return 2 * d * keys + fraction * (2 * d * queries + ffn + 2 * s * queries)
 
     layers = (config.num_layers - 1) * block(1.0) + block(rows)
     return 6 * layers + 6 * d * config.vocab_size * head_fraction

@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from kzoo.models import weights
+
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -17,16 +19,26 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, peak, total_steps, warmup_steps=0, decay="linear", end_ratio=0.0):
         if decay not in ("linear", "cosine", "constant"):
-            raise ValueError(f"decay={decay!r} is invalid: expected 'linear', 'cosine' or 'constant'.")
+            raise ValueError(
+                f"decay={decay!r} is invalid: expected 'linear', 'cosine' or 'constant'."
+            )
         if not 0 <= warmup_steps <= total_steps:
-            raise ValueError(f"warmup_steps={warmup_steps} must lie in [0, total_steps={total_steps}].")
+            raise ValueError(
+                f"warmup_steps={warmup_steps} must lie in [0, total_steps={total_steps}]."
+            )
         self.peak, self.total_steps, self.warmup_steps = peak, total_steps, warmup_steps
         self.decay, self.end_ratio = decay, end_ratio
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
-        warmup = ops.minimum(1.0, (step + 0.0) / max(self.warmup_steps, 1)) if self.warmup_steps else 1.0
-        progress = ops.clip((step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1), 0.0, 1.0)
+        warmup = (
+            ops.minimum(1.0, (step + 0.0) / max(self.warmup_steps, 1))
+            if self.warmup_steps
+            else 1.0
+        )
+        progress = ops.clip(
+            (step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1), 0.0, 1.0
+        )
         if self.decay == "linear":
             shape = 1.0 - progress
         elif self.decay == "cosine":
@@ -37,8 +49,13 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         return self.peak * ops.where(step < self.warmup_steps, warmup, decayed)
 
     def get_config(self):
-        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps,
-                "decay": self.decay, "end_ratio": self.end_ratio}
+        return {
+            "peak": self.peak,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "decay": self.decay,
+            "end_ratio": self.end_ratio,
+        }
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -67,7 +84,11 @@ class ScaledAdamW(keras.optimizers.AdamW):
     def apply(self, grads, trainable_variables=None):
         if not self.built:
             self.build(trainable_variables or self._trainable_variables)
-        squares = [ops.sum(ops.square(ops.convert_to_tensor(g, "float32"))) for g in grads if g is not None]
+        squares = [
+            ops.sum(ops.square(ops.convert_to_tensor(g, "float32")))
+            for g in grads
+            if g is not None
+        ]
         self.gradient_norm.assign(ops.sqrt(sum(squares)))
         return super().apply(grads, trainable_variables)
 
@@ -103,10 +124,17 @@ def _fused_adam_update(optimizer, index, gradient, variable, learning_rate):
     beta_1, beta_2 = ops.cast(optimizer.beta_1, dtype), ops.cast(optimizer.beta_2, dtype)
     handle = lambda v: (v.value if isinstance(v, keras.Variable) else v).handle  # noqa: E731
     tf.raw_ops.ResourceApplyAdam(
-        var=handle(variable), m=handle(optimizer._momentums[index]), v=handle(optimizer._velocities[index]),
-        beta1_power=ops.power(beta_1, step), beta2_power=ops.power(beta_2, step),
-        lr=ops.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
-        epsilon=ops.cast(optimizer.epsilon, dtype), grad=ops.cast(gradient, dtype))
+        var=handle(variable),
+        m=handle(optimizer._momentums[index]),
+        v=handle(optimizer._velocities[index]),
+        beta1_power=ops.power(beta_1, step),
+        beta2_power=ops.power(beta_2, step),
+        lr=ops.cast(learning_rate, dtype),
+        beta1=beta_1,
+        beta2=beta_2,
+        epsilon=ops.cast(optimizer.epsilon, dtype),
+        grad=ops.cast(gradient, dtype),
+    )
     return True
 
 
@@ -120,22 +148,32 @@ def layerwise_lr_multipliers(task, decay) -> dict:
     depth = backbone.config.num_layers
     multipliers = {}
     for variable in task.trainable_variables:
-        parts = variable.path.split("/")
-        block = next((int(p[len("block_"):]) for p in parts if p.startswith("block_")), None)
+        block = weights.block_index(variable.path)
         if block is not None:
             multipliers[variable.path] = decay ** (depth - block)
-        elif "embedding" in parts:
+        elif weights.is_embedding(variable.path):
             multipliers[variable.path] = decay ** (depth + 1)
     return multipliers
 
 
-def make_optimizer(learning_rate=1e-4, total_steps=None, warmup_steps=0, decay="linear",
-                   weight_decay=0.01, decay_norms=False, decay_biases=False, decay_embeddings=True,
-                   clipnorm=1.0, accumulation_steps=None, ema_momentum=None, end_ratio=0.0,
-                   lr_multipliers=None):
+def make_optimizer(
+    learning_rate=1e-4,
+    total_steps=None,
+    warmup_steps=0,
+    decay="linear",
+    weight_decay=0.01,
+    decay_norms=False,
+    decay_biases=False,
+    decay_embeddings=True,
+    clipnorm=1.0,
+    accumulation_steps=None,
+    ema_momentum=None,
+    end_ratio=0.0,
+    lr_multipliers=None,
+):
     """AdamW as BERT trains it.
 
-    Weight decay skips LayerNorm scales/offsets and biases unless asked for,
+    Weight decay skips norm scales/offsets and biases unless asked for,
     and embeddings when `decay_embeddings=False`. `total_steps` turns on the
     `WarmupDecay` schedule; `accumulation_steps` sums gradients over that many
     batches per update; `ema_momentum` keeps an exponential moving average of the
@@ -144,19 +182,26 @@ def make_optimizer(learning_rate=1e-4, total_steps=None, warmup_steps=0, decay="
 
     Example: `make_optimizer(1e-4, total_steps=10_000, warmup_steps=1_000, decay="cosine")`.
     """
-    schedule = (WarmupDecay(learning_rate, total_steps, warmup_steps, decay, end_ratio)
-                if total_steps else learning_rate)
+    schedule = (
+        WarmupDecay(learning_rate, total_steps, warmup_steps, decay, end_ratio)
+        if total_steps
+        else learning_rate
+    )
     optimizer = ScaledAdamW(
-        lr_multipliers=lr_multipliers, learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9,
-        beta_2=0.999, epsilon=1e-6, global_clipnorm=clipnorm, gradient_accumulation_steps=accumulation_steps,
-        use_ema=ema_momentum is not None, ema_momentum=ema_momentum or 0.99)
-    optimizer.exclude_from_weight_decay(var_names=excluded_names(decay_norms, decay_biases, decay_embeddings))
+        lr_multipliers=lr_multipliers,
+        learning_rate=schedule,
+        weight_decay=weight_decay,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-6,
+        global_clipnorm=clipnorm,
+        gradient_accumulation_steps=accumulation_steps,
+        use_ema=ema_momentum is not None,
+        ema_momentum=ema_momentum or 0.99,
+    )
+    optimizer.exclude_from_weight_decay(
+        var_names=weights.decay_exclusions(
+            norms=not decay_norms, biases=not decay_biases, embeddings=not decay_embeddings
+        )
+    )
     return optimizer
-
-
-def excluded_names(decay_norms=False, decay_biases=False, decay_embeddings=True) -> list[str]:
-    """Variable names (Keras short names) that get no weight decay."""
-    names = [] if decay_norms else ["gamma", "beta"]
-    names += [] if decay_biases else ["bias"]
-    names += [] if decay_embeddings else ["embeddings"]
-    return names
