@@ -3,6 +3,7 @@ grouped-query caches, rotary positions, and the files kzoo 0.1 saved."""
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import keras
@@ -46,6 +47,27 @@ def test_greedy_and_beam_ids_match_transformers(family):
     config = GenerationConfig(max_new_tokens=8, method="beam", num_beams=3, length_penalty=1.0)
     np.testing.assert_array_equal(beam_search(lm.backbone, *_prompt(), config),
                                   REF[f"{name}_beam"])
+
+
+def test_the_compiled_generator_gives_the_reference_ids(family):
+    """Batches of an untied head compile with XLA, tied ones with oneDNN: both give HF's ids."""
+    from kzoo.generation import Generator
+
+    name, lm = family
+    generator = Generator(lm.backbone)
+    ids = generator.generate_ids(*_prompt(), max_new_tokens=10)
+    np.testing.assert_array_equal(ids, REF[f"{name}_greedy"])
+    assert [xla for _, xla in generator._compiled] == [not lm.backbone.config.tie_embeddings]
+
+
+def test_a_classifier_on_a_llama_decoder_pools_the_last_real_token():
+    """A left- and a right-padded row of the same text get the same logits."""
+    from kzoo.tasks import Classifier
+
+    classifier = Classifier(kzoo.build_decoder("llama_tiny"), num_classes=3)
+    ids = np.array([[0, 0, 21, 22, 23], [21, 22, 23, 0, 0]], "int32")
+    logits = np.asarray(classifier({"token_ids": ids, "padding_mask": (ids > 0).astype("int32")}))
+    np.testing.assert_allclose(logits[0], logits[1], atol=1e-5)
 
 
 def test_each_family_reads_its_components_from_config_json():
@@ -188,22 +210,40 @@ def test_legacy_keras_files_load_with_equal_outputs():
                                   reference["causal_lm"])
 
 
-def test_a_converted_bpe_decoder_generates_and_exports_with_its_own_tokenizer(tmp_path, capsys):
-    """convert → generate → export on a Llama-style checkpoint with a byte-level BPE: the run
-    records its tokenizer, so nothing falls back to WordPiece."""
+def _checkpoint_tokenizer(kind, directory):
+    """Tokenizer files as a Hugging Face checkpoint ships them; returns the vocabulary size."""
+    from kzoo.text import learn_bpe, learn_sentencepiece, load_sentencepiece
+
+    if kind == "bpe":
+        return len(learn_bpe(DATA / "wikitext2_sample.txt", 300, output_dir=directory)[0])
+    directory.mkdir(parents=True)
+    model = learn_sentencepiece(DATA / "wikitext2_sample.txt", 300, directory / "tokenizer.model")
+    return load_sentencepiece(model).vocabulary_size()
+
+
+@pytest.mark.parametrize("kind,end", [("bpe", "<|endoftext|>"), ("sentencepiece", "</s>")])
+def test_a_converted_decoder_generates_and_exports_with_its_own_tokenizer(tmp_path, capsys,
+                                                                           kind, end):
+    """convert → generate → export on a Llama-style checkpoint with a byte-level BPE or a
+    SentencePiece model: the run records its tokenizer, so nothing falls back to WordPiece."""
     from kzoo import cli
     from kzoo.export import predict_in_fresh_process
     from kzoo.tasks import CausalLM
-    from kzoo.text import learn_bpe, load_tokenizer
+    from kzoo.text import load_tokenizer
 
     checkpoint = tmp_path / "hf"
-    vocabulary, _ = learn_bpe(DATA / "wikitext2_sample.txt", 300, output_dir=checkpoint)
-    lm = CausalLM(kzoo.build_decoder("llama_tiny", vocab_size=len(vocabulary)))
+    vocabulary_size = _checkpoint_tokenizer(kind, checkpoint)
+    lm = CausalLM(kzoo.build_decoder("llama_tiny", vocab_size=vocabulary_size))
     save_huggingface(lm, checkpoint)
     run = tmp_path / "run"
-    assert cli.main(["convert", str(checkpoint), "--output", str(run), "--task", "causal_lm"]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the BPE's GPT-2 split, said for a Llama checkpoint
+        assert cli.main(["convert", str(checkpoint), "--output", str(run), "--task",
+                         "causal_lm"]) == 0
     record = json.loads((run / "tokenizer.kzoo.json").read_text())
-    assert record["kind"] == "bpe" and record["special_ids"]["end_of_text"] == len(vocabulary) - 1
+    tokenizer = load_tokenizer(run)
+    assert record["kind"] == kind
+    assert record["special_ids"]["end_of_text"] == tokenizer.token_to_id(end)
     capsys.readouterr()
     assert cli.main(["generate", "--model", str(run), "--prompt", "The game",
                      "--max-new-tokens", "4"]) == 0
@@ -211,11 +251,11 @@ def test_a_converted_bpe_decoder_generates_and_exports_with_its_own_tokenizer(tm
     assert cli.main(["export", str(run), "--saved-models", str(tmp_path / "models"),
                      "--name", "llama"]) == 0
     version = tmp_path / "models" / "llama" / "1"
-    assert dict(load_tokenizer(version / "assets").vocabulary) == vocabulary
+    exported = load_tokenizer(version / "assets")
+    assert exported.get_vocabulary() == tokenizer.get_vocabulary()
     request = dict(prompt=["The game"], max_new_tokens=4, method="greedy", temperature=1.0,
                    top_k=0, top_p=1.0, seed=0)
     served = predict_in_fresh_process(version, request)
-    tokenizer = load_tokenizer(run)
     in_process = lm.generate(["The game"], tokenizer, max_new_tokens=4,
                              end_token_id=record["special_ids"]["end_of_text"])
     assert "The game" + served["text"][0] == in_process[0]  # the export returns the new text

@@ -35,7 +35,7 @@ def kzoo_decoder(model, **overrides):
     """The bench's decoders: the 6-layer GPT-2-style or Llama-style shape."""
     import kzoo
     preset, shape = {"gpt": ("gpt2_small", GPT_6L), "llama": ("llama_tiny", LLAMA_6L)}[model]
-    return kzoo.build_decoder(preset, **shape, **overrides)
+    return kzoo.build_decoder(preset, **{**shape, **overrides})
 
 
 def keras_hub_lm(model, precision=None):

@@ -90,7 +90,7 @@ def load_huggingface(directory, task=None, **config_overrides):
                 t for t in bert_pretraining_head_tensors() if all(k in tensors for k in t.hf_keys)
             ]
     _assign(model, layout, tensors, directory)
-    return model, load_tokenizer(directory)
+    return model, load_tokenizer(directory, family.model_type)
 
 
 def _assign(model, layout, tensors, directory):
@@ -136,9 +136,13 @@ def _check_shapes(tensor, parts, variable, directory):
             )
 
 
-def load_tokenizer(directory):
-    """WordPiece from vocab.txt, or byte-level BPE from vocab.json + merges.txt; None if
-    neither."""
+def load_tokenizer(directory, model_type="gpt2"):
+    """The checkpoint's tokenizer: WordPiece from vocab.txt, byte-level BPE from vocab.json +
+    merges.txt, or SentencePiece from tokenizer.model (Llama 2, TinyLlama); None if none.
+
+    keras_hub's byte-level BPE splits text as GPT-2 does. Llama 3 and Qwen2 split digits and
+    contractions differently, so for them a warning says that ids can differ on such text.
+    """
     directory = Path(directory)
     if (directory / "vocab.txt").exists():
         from kzoo.text import load_wordpiece
@@ -148,7 +152,15 @@ def load_tokenizer(directory):
     if (directory / "vocab.json").exists() and (directory / "merges.txt").exists():
         from kzoo.text.bpe import load_bpe
 
+        if model_type != "gpt2":
+            warnings.warn(f"{directory}: {model_type}'s byte-level BPE splits text differently "
+                          f"from GPT-2's, which kzoo's BPE uses: ids can differ from Hugging "
+                          f"Face's on digits and contractions.")
         return load_bpe(directory / "vocab.json", directory / "merges.txt")
+    if (directory / "tokenizer.model").exists():
+        from kzoo.text import load_sentencepiece
+
+        return load_sentencepiece(directory / "tokenizer.model")
     return None
 
 

@@ -94,14 +94,16 @@ class Generator:
             and self.decoder.output_table() is not None
         )
 
-    @staticmethod
-    def _use_xla(rows):
-        # One row compiles with XLA, more rows run oneDNN's kernels. On a 2-core AVX-512 CPU XLA
-        # decoded one bfloat16 row 1.8x faster than oneDNN, lost one float32 row (87 vs 101
-        # tokens/s) and lost from 4 rows on (8 bfloat16 rows: 302 vs 564). On a 2-core AVX2 EPYC it
-        # wins one float32 row too (72 vs 48 tokens/s; 98 now, with the screen and the unfused dense
-        # products), so one row always uses it.
-        return rows == 1
+    def _use_xla(self, rows):
+        # One row compiles with XLA; more rows run oneDNN's kernels when the LM head is tied. On a
+        # 2-core AVX-512 CPU XLA decoded one bfloat16 row 1.8x faster than oneDNN, lost one
+        # float32 row (87 vs 101 tokens/s) and lost from 4 rows on (8 bfloat16 rows: 302 vs 564).
+        # On a 2-core AVX2 EPYC it wins one float32 row too (72 vs 48 tokens/s; 98 now, with the
+        # screen and the unfused dense products), so one row always uses it. A tied head is read
+        # transposed, which only oneDNN does well with several rows (`Decoder.step_logits`); an
+        # untied one (hidden, vocab) is read as stored, and there XLA wins 8 float32 rows too
+        # (6L/512 Llama-style, AVX-512: 814 vs 616 tokens/s; tied 6L/512 GPT: 164 vs 344).
+        return rows == 1 or self.decoder.output_table() is None
 
     def __call__(self, prompts, **options) -> list[str]:
         """Prompt strings → prompt + continuation strings."""

@@ -43,6 +43,9 @@ def rotate(x, positions, speeds):
     half = speeds.shape[0]
     angles = ops.cast(positions, "float32")[:, :, None, None] * ops.convert_to_tensor(speeds)
     cos, sin = (ops.cast(f(angles), x.dtype) for f in (ops.cos, ops.sin))
-    first, second, rest = x[..., :half], x[..., half:2 * half], x[..., 2 * half:]
+    # A split, not slices: a slice's gradient fills a zero tensor the size of all of x.
+    partial = x.shape[-1] != 2 * half
+    parts = ops.split(x, [half, 2 * half] if partial else 2, axis=-1)
+    first, second = parts[0], parts[1]
     rotated = [first * cos - second * sin, second * cos + first * sin]
-    return ops.concatenate(rotated + ([rest] if x.shape[-1] != 2 * half else []), axis=-1)
+    return ops.concatenate(rotated + list(parts[2:]), axis=-1)
