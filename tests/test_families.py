@@ -57,7 +57,12 @@ def test_the_compiled_generator_gives_the_reference_ids(family):
     generator = Generator(lm.backbone)
     ids = generator.generate_ids(*_prompt(), max_new_tokens=10)
     np.testing.assert_array_equal(ids, REF[f"{name}_greedy"])
-    assert [xla for _, xla in generator._compiled] == [not lm.backbone.config.tie_embeddings]
+    untied = not lm.backbone.config.tie_embeddings
+    assert [plan.xla for _, plan in generator._compiled] == [untied]
+    # One row of an untied head is screened: the int8 screen reads its transposed projection.
+    row = generator.generate_ids(*(a[1:, 2:] for a in _prompt()), max_new_tokens=10)
+    np.testing.assert_array_equal(row[0, 4:], REF[f"{name}_greedy"][1, 6:])
+    assert [plan.screened for _, plan in generator._compiled] == [False, True]
 
 
 def test_a_classifier_on_a_llama_decoder_pools_the_last_real_token():

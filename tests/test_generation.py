@@ -73,7 +73,7 @@ def test_bfloat16_generator_keeps_the_reference_ids_on_its_xla_and_onednn_paths(
         ids[1:, -length:], mask[1:, -length:], max_new_tokens=12
     ).numpy()
     np.testing.assert_array_equal(single[0, length:], REF["gpt2_greedy"][1, ids.shape[1] :])
-    assert sorted(xla for _, xla in generator._compiled) == [False, True]
+    assert sorted(plan.xla for _, plan in generator._compiled) == [False, True]
     assert {v.dtype for v in generator.decoder.weights} == {"bfloat16"}
 
 

@@ -180,8 +180,8 @@ def generate(impl, batch, method="greedy", new_tokens=128, prompt_length=16, pre
         call = lambda: generator.generate_ids(prompt, np.ones_like(prompt), **options).numpy()  # noqa: E731
         weights = generator.decoder.weights
         # A screened step reads what `screen_of` makes instead of the float32 vocabulary table.
-        screened = generator._screened(generator.config(**options), xla=generator._use_xla(batch))
-        table = generator.decoder.output_table()
+        screened = generator._plan(generator.config(**options), batch).screened
+        table = generator.decoder.head_rows()
         unread = table.numpy().nbytes - sum(t.numpy().nbytes for t in screen_of(table)) if screened else 0
     else:
         import keras_hub

@@ -178,7 +178,7 @@ def initial_state(
         step=ops.convert_to_tensor(0, "int32"),
         tokens=tokens,
         cache=cache,
-        last=(hidden, *screen_of(decoder.output_table())) if screened else logits,
+        last=(hidden, *screen_of(decoder.head_rows())) if screened else logits,
         seen=seen,
         done=ops.zeros((ops.shape(tokens)[0],), "bool"),
         mask=mask,
@@ -190,14 +190,14 @@ def initial_state(
 def sampling_step(decoder, config: GenerationConfig, screened=False):
     """`(step, running)` for greedy or sampled decoding: `step(state)` emits one token per row.
     Everything that depends on the prompt lives in the state, so one compiled step serves every
-    prompt; the compiled loop and the streaming iterator both run it. `screened` (greedy with a
-    tied head) picks tokens with `kzoo.generation.screen.screened_argmax`: the same tokens from
+    prompt; the compiled loop and the streaming iterator both run it. `screened` (greedy) picks
+    tokens with `kzoo.generation.screen.screened_argmax`: the same tokens from
     a quarter of the reads of the vocabulary table."""
     vocabulary = decoder.config.vocab_size
-    if screened and (config.method != "greedy" or decoder.output_table() is None):
+    if screened and config.method != "greedy":
         raise ValueError(
-            f"screened decoding needs method='greedy' (got {config.method!r}) and a decoder "
-            "whose LM head is tied to its token embedding; pass screened=False otherwise."
+            f"screened decoding needs method='greedy' (got {config.method!r}); pass "
+            "screened=False otherwise."
         )
 
     def step(state: DecodeState) -> DecodeState:
@@ -212,7 +212,7 @@ def sampling_step(decoder, config: GenerationConfig, screened=False):
             )
 
         if screened:
-            token = screened_argmax(state.last[0], decoder.output_table(), state.last[1:], process)
+            token = screened_argmax(state.last[0], decoder.head_rows(), state.last[1:], process)
         else:
             scores = process(state.last)
             token = first_max(scores)

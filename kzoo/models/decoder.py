@@ -86,6 +86,14 @@ class Decoder(Backbone):
         embedding = self.embedding.token_embedding
         return embedding.embeddings if embedding.tie_weights else None
 
+    def head_rows(self):
+        """The LM head as a (vocab, hidden) table, whatever its storage: the token embedding when
+        tied, else the output projection transposed. The int8 screen quantizes and rescores it."""
+        embedding = self.embedding.token_embedding
+        if embedding.tie_weights:
+            return embedding.embeddings
+        return ops.transpose(embedding.reverse_embeddings)
+
     def step_logits(self, x):
         """`logits(x)`, for the few rows of a decode step. For several rows oneDNN reads the
         50257 × 512 table fastest as `table @ transpose(x)`: on an AVX2 EPYC, 8 rows take 15 ms
