@@ -41,8 +41,8 @@ class Generator:
     """
 
     def __init__(self, decoder, tokenizer=None, precision="float32", screen=True, **defaults):
-        """`precision="bfloat16"` decodes with a bfloat16 copy of the weights: faster where products
-        run natively in bfloat16 (AVX-512 BF16 / AMX CPUs, GPUs), far slower on AVX2 CPUs
+        """`precision="bfloat16"` decodes with a bfloat16 copy of the weights: faster where
+        products run natively in bfloat16 (AVX-512 BF16 / AMX CPUs, GPUs), far slower on AVX2 CPUs
         (tools/bench.py); logits can differ slightly from float32, so it is opt-in.
         `screen`: float32 greedy decoding of one row reads the vocabulary table through an int8
         screen (`kzoo.generation.screen`), with float32 greedy's tokens; `False` reads it in
@@ -128,8 +128,8 @@ class Generator:
         self._check_length(ids, config)
         setting = dataclasses.replace(config, seed=None)
         if setting not in self._streaming:
-            # The step's input signature is the state traced with a dynamic batch and prompt length,
-            # so each setting compiles once for every prompt.
+            # The step's input signature is the state traced with a dynamic batch and prompt
+            # length, so each setting compiles once for every prompt.
             # No screen here: its table copy would cross every step's call (with a bfloat16 screen,
             # 21.9 vs 45.7 tokens/s).
             start = tf.function(
