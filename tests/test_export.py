@@ -16,6 +16,7 @@ from kzoo.export.op_check import graph_ops
 from kzoo.export.warmup import read_warmup_requests
 from kzoo.tasks import Classifier
 from kzoo.text import TextPairEncoder, learn_wordpiece_vocabulary, load_wordpiece
+from tf_examples import serialized_examples
 
 DATA = Path(__file__).parent / "data"
 TEXTS = ["a charming and affecting journey", "a dull , lifeless movie", ""]
@@ -118,24 +119,6 @@ def test_warmup_requests_parse_one_per_signature(exported):
     assert examples[0].features.feature["text"].bytes_list.value == [b"kzoo warmup request"]
 
 
-def _examples(**features):
-    return tf.constant(
-        [
-            tf.train.Example(
-                features=tf.train.Features(
-                    feature={
-                        key: tf.train.Feature(
-                            bytes_list=tf.train.BytesList(value=[values[i].encode()])
-                        )
-                        for key, values in features.items()
-                    }
-                )
-            ).SerializeToString()
-            for i in range(len(next(iter(features.values()))))
-        ]
-    )
-
-
 def _method_names(version):
     from tensorflow.python.tools import saved_model_utils
 
@@ -148,7 +131,7 @@ def test_classify_signature_takes_tf_examples_for_tf_servings_classify_api(
 ):
     assert _method_names(exported)["classify"] == "tensorflow/serving/classify"
     assert _method_names(exported)["serving_default"] == "tensorflow/serving/predict"
-    out = tf.saved_model.load(str(exported)).signatures["classify"](inputs=_examples(text=TEXTS))
+    out = tf.saved_model.load(str(exported)).signatures["classify"](inputs=tf.constant(serialized_examples(text=TEXTS)))
     np.testing.assert_allclose(
         out["scores"], _keras_probabilities(classifier, tokenizer, TEXTS), atol=1e-5
     )

@@ -29,6 +29,7 @@ from kzoo.tasks import CausalLM, Classifier, Embedder, MaskedLMPretrainer
 from kzoo.text import TextPairEncoder, learn_wordpiece_vocabulary, load_wordpiece
 from kzoo.training.adapters import enable_lora
 from kzoo.training.optimizer import make_optimizer
+from tf_examples import serialized_examples
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -72,23 +73,6 @@ def _probabilities(model, tokenizer, texts, pairs=None):
     return tf.nn.softmax(model(_encode(tokenizer, texts, pairs))).numpy()
 
 
-def _examples(**features):
-    count = len(next(iter(features.values())))
-    return [
-        tf.train.Example(
-            features=tf.train.Features(
-                feature={
-                    key: tf.train.Feature(
-                        bytes_list=tf.train.BytesList(value=[values[i].encode()])
-                    )
-                    for key, values in features.items()
-                }
-            )
-        ).SerializeToString()
-        for i in range(count)
-    ]
-
-
 @dataclass
 class Case:
     """One export kind: the model, how it is exported, requests, and the outputs Keras expects."""
@@ -112,7 +96,7 @@ def _classifier_case(tokenizer, precision="float32", jit_compile=False, atol=1e-
     return Case(
         model,
         dict(precision=precision, jit_compile=jit_compile),
-        [_call("serving_default", text=TEXTS), _call("classify", inputs=_examples(text=TEXTS))],
+        [_call("serving_default", text=TEXTS), _call("classify", inputs=serialized_examples(text=TEXTS))],
         [{"probabilities": probabilities}, {"scores": probabilities}],
         atol,
     )
@@ -138,7 +122,7 @@ def _pair_case(tokenizer, num_classes=2):
         api, expected = "classify", [{"probabilities": probabilities}, {"scores": probabilities}]
     calls = [
         _call("serving_default", text=TEXTS, text_pair=PAIRS),
-        _call(api, inputs=_examples(text=TEXTS, text_pair=PAIRS)),
+        _call(api, inputs=serialized_examples(text=TEXTS, text_pair=PAIRS)),
     ]
     return Case(model, dict(pair=True), calls, expected)
 
@@ -278,7 +262,7 @@ BAD_PAIR_REQUESTS = [  # (request, what the refusal says)
         _call("serving_default", text=["a", "b"], text_pair=["x", "y", "z"]),
         "text_pair must have one entry per text",
     ),
-    (_call("classify", inputs=_examples(text=["only one feature"])), "text_pair"),
+    (_call("classify", inputs=serialized_examples(text=["only one feature"])), "text_pair"),
     (_call("classify", inputs=[b"\xff\x00 not a tf.Example"]), "Could not parse example input"),
 ]
 
@@ -553,7 +537,7 @@ def test_cli_export_keeps_the_pair_input_and_refuses_unsafe_names(tokenizer, tmp
         out["probabilities"], _probabilities(model, tokenizer, TEXTS, PAIRS), atol=1e-5
     )
     classified = loaded.signatures["classify"](
-        inputs=tf.constant(_examples(text=TEXTS, text_pair=PAIRS))
+        inputs=tf.constant(serialized_examples(text=TEXTS, text_pair=PAIRS))
     )
     np.testing.assert_allclose(classified["scores"], out["probabilities"], atol=1e-6)
     modes = {
