@@ -14,11 +14,20 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
-import types
-import typing
 from dataclasses import dataclass
+
+from kzoo.settings import (
+    Rule,
+    at_least,
+    check_fields,
+    check_type,
+    closest,
+    fail,
+    one_of,
+    positive,
+    rate,
+)
 
 # The allowed values of every string-valued component: the one table validation reads.
 CHOICES = {
@@ -42,12 +51,19 @@ POSITIVE = (
     "head_size",
     "rope_original_max_positions",
 )
-RATES = ("dropout", "attention_dropout")
-
-
-def _closest(name: str, choices) -> str:
-    match = difflib.get_close_matches(name, list(choices), n=1)
-    return f" Did you mean {match[0]!r}?" if match else ""
+# Every range a field must lie in, read by `check_fields`; cross-field rules follow it.
+RULES = {
+    **{name: one_of(allowed) for name, allowed in CHOICES.items()},
+    **{name: at_least(1) for name in POSITIVE},
+    "num_segments": Rule(lambda v: v >= 0, "an integer >= 0 (0 = no segment embedding)"),
+    "dropout": rate(),
+    "attention_dropout": rate(),
+    "norm_epsilon": Rule(lambda v: 0 < v < 1, "a small positive float such as 1e-12 or 1e-5"),
+    "initializer_range": positive(),
+    "rope_theta": positive(),
+    "partial_rotary_factor": Rule(lambda v: 0 < v <= 1, "a fraction in (0, 1]"),
+    "rope_factor": Rule(lambda v: v >= 1, "a float >= 1 (1 = no scaling)"),
+}
 
 
 @dataclass(frozen=True)
@@ -96,27 +112,7 @@ class ModelConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self):
-        hints = typing.get_type_hints(ModelConfig)
-        for f in dataclasses.fields(self):
-            _check_type(f.name, getattr(self, f.name), hints[f.name])
-        for name, allowed in CHOICES.items():
-            if getattr(self, name) not in allowed:
-                _fail(name, getattr(self, name), f"one of {allowed}")
-        for name in POSITIVE:
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                _fail(name, getattr(self, name), "an integer >= 1")
-        if self.num_segments < 0:
-            _fail("num_segments", self.num_segments, "an integer >= 0 (0 = no segment embedding)")
-        for name in RATES:
-            if not 0.0 <= getattr(self, name) < 1.0:
-                _fail(name, getattr(self, name), "a rate in [0, 1)")
-        if not 0.0 < self.norm_epsilon < 1.0:
-            _fail(
-                "norm_epsilon", self.norm_epsilon, "a small positive float such as 1e-12 or 1e-5"
-            )
-        for name in ("initializer_range", "rope_theta"):
-            if getattr(self, name) <= 0:
-                _fail(name, getattr(self, name), "a positive float")
+        check_fields(self, "ModelConfig", RULES)
         self._check_heads()
         self._check_rotary()
 
@@ -137,10 +133,6 @@ class ModelConfig:
             )
 
     def _check_rotary(self):
-        if not 0.0 < self.partial_rotary_factor <= 1.0:
-            _fail("partial_rotary_factor", self.partial_rotary_factor, "a fraction in (0, 1]")
-        if self.rope_factor < 1.0:
-            _fail("rope_factor", self.rope_factor, "a float >= 1 (1 = no scaling)")
         if self.rope_scaling == "llama3" and not (
             0 < self.rope_low_freq_factor < self.rope_high_freq_factor
         ):
@@ -184,7 +176,7 @@ class ModelConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "ModelConfig":
+    def from_dict(cls, values: dict) -> ModelConfig:
         """Builds a config, rejecting unknown keys with a suggestion. Configs saved by kzoo 0.1
         (with `causal` and `layer_norm_epsilon`) are read as the components they meant."""
         values = _upgrade_v0_1(values)
@@ -192,16 +184,16 @@ class ModelConfig:
         for key in values:
             if key not in known:
                 raise ValueError(
-                    f"Unknown ModelConfig field {key!r}.{_closest(key, known)} "
+                    f"Unknown ModelConfig field {key!r}.{closest(key, known)} "
                     f"Allowed fields: {sorted(known)}."
                 )
         return cls(**values)
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelConfig":
+    def from_json(cls, text: str) -> ModelConfig:
         return cls.from_dict(json.loads(text))
 
-    def replace(self, **overrides) -> "ModelConfig":
+    def replace(self, **overrides) -> ModelConfig:
         """A copy with some fields changed (validated like any config)."""
         return ModelConfig.from_dict({**self.to_dict(), **overrides})
 
@@ -213,32 +205,15 @@ def _upgrade_v0_1(values: dict) -> dict:
         return values
     values = dict(values)
     causal = values.pop("causal")
-    _check_type("causal", causal, bool)
+    check_type("ModelConfig", "causal", causal, bool)
     values["stack"] = "decoder" if causal else "encoder"
     values.setdefault("norm_epsilon", values.pop("layer_norm_epsilon", 1e-12))
     values.setdefault("embedding_norm", values.get("norm_placement", "post") == "post")
     return values
 
 
-def _check_type(name, value, annotation):
-    allowed = (
-        typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
-    )
-    for kind in allowed:
-        if kind is type(None) and value is None:
-            return
-        # bool is a subclass of int; a flag given where a size is expected is a mistake, and a
-        # float field takes an int (JSON writes 1e4 as 10000.0, YAML as 10000).
-        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return
-        if kind in (int, str, bool) and type(value) is kind:
-            return
-    names = " or ".join("None" if k is type(None) else k.__name__ for k in allowed)
-    _fail(name, value, f"a value of type {names}")
-
-
 def _fail(name, value, allowed):
-    raise ValueError(f"ModelConfig.{name}={value!r} is invalid: expected {allowed}.")
+    fail("ModelConfig", name, value, allowed)
 
 
 def _bert(layers: int, hidden: int, heads: int) -> ModelConfig:
@@ -365,7 +340,7 @@ def resolve_config(preset_or_config="bert_tiny", **overrides) -> ModelConfig:
     elif isinstance(source, str):
         if source not in PRESETS:
             raise ValueError(
-                f"Unknown preset {source!r}.{_closest(source, PRESETS)} "
+                f"Unknown preset {source!r}.{closest(source, PRESETS)} "
                 f"Available presets: {sorted(PRESETS)}."
             )
         config = PRESETS[source]

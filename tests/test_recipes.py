@@ -15,15 +15,16 @@ def _pretrain_yaml(tmp_path, **training):
     settings = {
         "steps": 6,
         "batch_size": 8,
-        "learning_rate": "1e-3",
+        "learning_rate": "1e-3",  # written unquoted: PyYAML alone reads that as a string
         "checkpoint_every": 3,
         **training,
     }
+    training_yaml = ", ".join(f"{key}: {value}" for key, value in settings.items())
     text = (
         f"model: {{preset: bert_tiny, overrides: {{num_layers: 1, max_positions: 32}}}}\n"
         f"data: {{task: mlm_nsp, files: [{DATA / 'wikitext2_sample.txt'}], vocab_size: 600, "
         f"sequence_length: 32, max_predictions: 5}}\n"
-        f"training: {json.dumps(settings)}\nrun_dir: {tmp_path / 'bert'}\n"
+        f"training: {{{training_yaml}}}\nrun_dir: {tmp_path / 'bert'}\n"
     )
     path = tmp_path / "run.yaml"
     path.write_text(text)
@@ -35,7 +36,10 @@ def test_run_config_errors_name_the_setting():
         ValueError, match=r"run config: training: unknown setting 'step'. Did you mean 'steps'\?"
     ):
         run_config_from_dict({"data": {"files": ["x.txt"]}, "training": {"step": 3}})
-    with pytest.raises(ValueError, match=r"training: learning_rate='fast' is not a valid float"):
+    with pytest.raises(
+        ValueError,
+        match=r"training.learning_rate='fast' is invalid: expected a value of type float",
+    ):
         run_config_from_dict({"data": {"files": ["x.txt"]}, "training": {"learning_rate": "fast"}})
     with pytest.raises(ValueError, match="data.files is empty"):
         run_config_from_dict({})
@@ -44,7 +48,7 @@ def test_run_config_errors_name_the_setting():
     ):
         run_config_from_dict({"data": {"files": ["x.txt"]}, "training": {"checkpoint_every": 0}})
     with pytest.raises(
-        ValueError, match=r"training.warmup_ratio=1.5 is invalid: expected in \[0, 1\)"
+        ValueError, match=r"training.warmup_ratio=1.5 is invalid: expected a rate in \[0, 1\)"
     ):
         run_config_from_dict({"data": {"files": ["x.txt"]}, "training": {"warmup_ratio": 1.5}})
     with pytest.raises(ValueError, match=r"Unknown ModelConfig field 'layers'"):

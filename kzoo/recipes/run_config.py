@@ -9,15 +9,46 @@ Example run.yaml:
 
 import dataclasses
 import difflib
+import functools
 import json
+import re
+import typing
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from kzoo.config import resolve_config
+from kzoo.data.documents import read_text
+from kzoo.settings import (
+    Rule,
+    at_least,
+    check_fields,
+    fail,
+    non_negative,
+    one_of,
+    open_fraction,
+    positive,
+    rate,
+)
+from kzoo.training.distribution import STRATEGIES
+from kzoo.training.optimizer import DECAYS
 
 RUN_FILE = "run.json"
 PRETRAINING_TASKS = ("mlm_nsp", "causal_lm")
 FINETUNING_TASKS = ("classification", "regression", "ner", "qa")
+
+
+def _normalize_paths(section):
+    # Python callers pass lists and Paths where YAML/JSON give lists and strings: store tuples
+    # (the section stays hashable) of strings (run.json stays JSON).
+    def plain(value):
+        return str(value) if isinstance(value, PurePath) else value
+
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        if isinstance(value, (list, tuple)):
+            object.__setattr__(section, f.name, tuple(plain(v) for v in value))
+        elif isinstance(value, PurePath):
+            object.__setattr__(section, f.name, str(value))
 
 
 @dataclass(frozen=True)
@@ -25,12 +56,17 @@ class ModelSection:
     preset: str = "bert_tiny"
     overrides: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        check_fields(self, "model", {})
+
 
 @dataclass(frozen=True)
 class DataSection:
-    task: str = "mlm_nsp"  # pretraining: mlm_nsp | causal_lm; fine-tuning: classification | regression | ner | qa
-    files: tuple = ()
-    validation_file: str | None = None  # fine-tuning: held-out data; else `validation_fraction` of files[0]
+    # pretraining: mlm_nsp | causal_lm; fine-tuning: classification | regression | ner | qa
+    task: str = "mlm_nsp"
+    files: tuple[str, ...] = ()
+    # fine-tuning: held-out data; else `validation_fraction` of files[0]
+    validation_file: str | None = None
     vocabulary: str | None = None  # a vocab.txt; learned from `files` when absent
     vocab_size: int = 8000
     sequence_length: int = 128
@@ -39,9 +75,27 @@ class DataSection:
     text_column: str = "sentence"
     pair_column: str | None = None
     label_column: str = "label"
-    label_names: tuple = ("0", "1")
+    label_names: tuple[str, ...] = ("0", "1")
     validation_fraction: float = 0.1  # qa splits by article
     doc_stride: int = 128  # qa: tokens between the starts of a long context's windows
+
+    def __post_init__(self):
+        _normalize_paths(self)
+        check_fields(self, "data", DATA_RULES)
+
+
+DATA_RULES = {
+    "task": one_of(PRETRAINING_TASKS + FINETUNING_TASKS),
+    # below a few dozen entries a vocabulary cannot hold its special tokens and an alphabet
+    "vocab_size": at_least(32),
+    "sequence_length": at_least(8),
+    "max_predictions": at_least(1),
+    "validation_fraction": open_fraction(),
+    "doc_stride": at_least(1),
+    "label_names": Rule(
+        lambda v: len(v) >= 1 and len(set(v)) == len(v), "a non-empty list of distinct label names"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -59,21 +113,35 @@ class TrainingSection:
     seed: int = 0
     precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16" (Keras dtype policies)
     strategy: str = "default"  # see kzoo.training.distribution
-    class_weights: dict = field(default_factory=dict)  # fine-tuning: {label index: loss weight}
+    class_weights: dict[int, float] = field(default_factory=dict)  # fine-tuning: {label: weight}
     head_dropout: float = 0.1  # fine-tuning: dropout before the task head
 
     def __post_init__(self):
-        checks = {name: (getattr(self, name) >= 1, "an integer >= 1")
-                  for name in ("steps", "epochs", "batch_size", "checkpoint_every", "keep_checkpoints")}
-        checks.update(learning_rate=(self.learning_rate > 0, "> 0"), warmup_steps=(self.warmup_steps >= 0, ">= 0"),
-                      warmup_ratio=(0 <= self.warmup_ratio < 1, "in [0, 1)"))
-        for name, (ok, expected) in checks.items():
-            if not ok:
-                raise ValueError(f"training.{name}={getattr(self, name)!r} is invalid: expected {expected}.")
+        check_fields(self, "training", TRAINING_RULES)
+        for label, weight in self.class_weights.items():
+            if weight < 0:
+                fail("training", f"class_weights[{label}]", weight, "a loss weight >= 0")
 
     def warmup(self, total_steps: int) -> int:
         """Warmup steps: `warmup_steps`, else `warmup_ratio` of `total_steps`."""
         return self.warmup_steps or int(self.warmup_ratio * total_steps)
+
+
+TRAINING_RULES = {
+    **{
+        name: at_least(1)
+        for name in ("steps", "epochs", "batch_size", "checkpoint_every", "keep_checkpoints")
+    },
+    "learning_rate": positive(),
+    "warmup_steps": Rule(lambda v: v >= 0, "an integer >= 0"),
+    "warmup_ratio": rate(),
+    "decay": one_of(DECAYS),
+    "weight_decay": non_negative(),
+    "seed": Rule(lambda v: v >= 0, "an integer >= 0"),
+    "precision": one_of(("float32", "mixed_bfloat16", "mixed_float16")),
+    "strategy": one_of(STRATEGIES),
+    "head_dropout": rate(),
+}
 
 
 @dataclass(frozen=True)
@@ -82,19 +150,21 @@ class RunConfig:
     data: DataSection = DataSection()
     training: TrainingSection = TrainingSection()
     run_dir: str = "runs/run"
-    init_from: str | None = None  # fine-tuning: a pretraining run dir or a Hugging Face checkpoint dir
+    init_from: str | None = (
+        None  # fine-tuning: a pretraining run dir or a Hugging Face checkpoint dir
+    )
 
     def __post_init__(self):
-        tasks = PRETRAINING_TASKS + FINETUNING_TASKS
-        if self.data.task not in tasks:
-            raise ValueError(f"data.task={self.data.task!r} is invalid: expected one of {tasks}.")
+        _normalize_paths(self)
+        check_fields(self, "run", {})
         if not self.data.files:
-            raise ValueError("data.files is empty: list the raw text files to pretrain on, or the labelled "
-                             "file to fine-tune on.")
-        resolve_config(self.model.preset, **self.model.overrides)  # validates the model now, not mid-run
-        precisions = ("float32", "mixed_bfloat16", "mixed_float16")
-        if self.training.precision not in precisions:
-            raise ValueError(f"training.precision={self.training.precision!r} is invalid: expected one of {precisions}.")
+            raise ValueError(
+                "data.files is empty: list the raw text files to pretrain on, or the labelled "
+                "file to fine-tune on."
+            )
+        resolve_config(
+            self.model.preset, **self.model.overrides
+        )  # validates the model now, not mid-run
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -117,31 +187,33 @@ def _check_keys(values, cls, where):
             raise ValueError(f"{where}: unknown setting {key!r}.{hint} Allowed: {sorted(known)}.")
 
 
-def _coerce(cls, values, where):
-    """YAML reads `1e-3` as a string and lists as lists: give each setting its declared type."""
-    types = {f.name: f.type for f in dataclasses.fields(cls)}
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, list):
-            value = tuple(value)
-        elif types[key] in (int, float) and not isinstance(value, bool):
-            try:
-                value = types[key](value)
-            except (TypeError, ValueError):
-                raise ValueError(f"{where}: {key}={value!r} is not a valid {types[key].__name__}.") from None
-        out[key] = value
-    return out
+def _whole_numbers(cls, values):
+    """YAML and JSON may write an integer setting as 1e3 or 1000.0: take it when it is whole;
+    a fractional value (`steps: 10.7`) stays a float and is refused, never truncated."""
+    hints = typing.get_type_hints(cls)
+    return {
+        key: int(value)
+        if hints.get(key) is int and isinstance(value, float) and value.is_integer()
+        else value
+        for key, value in values.items()
+    }
 
 
 def run_config_from_dict(values: dict, source="run config") -> RunConfig:
-    """Validates a parsed YAML/JSON run config, naming the first bad key or value."""
+    """Validates a parsed YAML/JSON run config, naming the source and the first bad value."""
     sections = {"model": ModelSection, "data": DataSection, "training": TrainingSection}
     _check_keys(values, RunConfig, source)
-    parts = {}
-    for name, cls in sections.items():
-        _check_keys(values.get(name, {}), cls, f"{source}: {name}")
-        parts[name] = cls(**_coerce(cls, values.get(name, {}), f"{source}: {name}"))
-    return RunConfig(**{k: v for k, v in values.items() if k not in sections}, **parts)
+    try:
+        parts = {}
+        for name, cls in sections.items():
+            _check_keys(values.get(name, {}), cls, f"{source}: {name}")
+            parts[name] = cls(**_whole_numbers(cls, values.get(name, {})))
+        top = {k: v for k, v in values.items() if k not in sections}
+        return RunConfig(**top, **parts)
+    except ValueError as error:
+        if str(error).startswith(source):
+            raise
+        raise ValueError(f"{source}: {error}") from None
 
 
 def load_run_config(path) -> RunConfig:
@@ -150,12 +222,49 @@ def load_run_config(path) -> RunConfig:
     if path.is_dir():
         path = path / RUN_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no run config; pass a run.yaml, or a run directory holding {RUN_FILE}.")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        values = yaml.safe_load(text) or {}
-    else:
-        values = json.loads(text)
+        raise FileNotFoundError(
+            f"{path}: no run config; pass a run.yaml, or a run directory holding {RUN_FILE}."
+        )
+    text = read_text(path)
+    values = (
+        _parse_yaml(path, text) if path.suffix in (".yaml", ".yml") else _parse_json(path, text)
+    )
     return run_config_from_dict(values, str(path))
+
+
+def _parse_yaml(path, text) -> dict:
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_yaml_loader()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(
+            f"{path}{where}: YAML syntax error ({problem}); fix the file there."
+        ) from None
+
+
+def _parse_json(path, text) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path}, line {error.lineno}, column {error.colno}: not valid JSON "
+            f"({error.msg}); fix the file there."
+        ) from None
+
+
+@functools.cache
+def _yaml_loader():
+    """PyYAML follows YAML 1.1, where `1e-5` (no dot) is a string; YAML 1.2 and JSON read it as a
+    number, and so does kzoo in every section."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    number = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", number, list("-+0123456789"))
+    return Loader

@@ -7,6 +7,8 @@ from keras import ops
 
 from kzoo.models import weights
 
+DECAYS = ("linear", "cosine", "constant")
+
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -18,10 +20,8 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, peak, total_steps, warmup_steps=0, decay="linear", end_ratio=0.0):
-        if decay not in ("linear", "cosine", "constant"):
-            raise ValueError(
-                f"decay={decay!r} is invalid: expected 'linear', 'cosine' or 'constant'."
-            )
+        if decay not in DECAYS:
+            raise ValueError(f"decay={decay!r} is invalid: expected one of {DECAYS}.")
         if not 0 <= warmup_steps <= total_steps:
             raise ValueError(
                 f"warmup_steps={warmup_steps} must lie in [0, total_steps={total_steps}]."
