@@ -7,7 +7,13 @@ import pytest
 import tensorflow as tf
 
 from kzoo import data
-from kzoo.text import SPECIAL_TOKENS, TextPairEncoder, learn_wordpiece_vocabulary, load_wordpiece
+from kzoo.data.tables import read_table
+from kzoo.text import (
+    SPECIAL_TOKENS,
+    TextPairEncoder,
+    learn_wordpiece_vocabulary,
+    load_wordpiece,
+)
 
 DATA = Path(__file__).parent / "data"
 
@@ -165,3 +171,28 @@ def test_table_errors_name_file_line_and_fix(tmp_path):
     jsonl.write_text('{"sentence": "ok", "label": "1"}\n{"sentence": "bad"\n')
     with pytest.raises(ValueError, match="j.jsonl, line 2: not valid JSON"):
         data.read_classification(jsonl)
+    not_object = tmp_path / "o.jsonl"
+    not_object.write_text('{"sentence": "ok", "label": "1"}\n["bad", "1"]\n')
+    with pytest.raises(ValueError, match="o.jsonl, line 2: a JSON list, not an object"):
+        data.read_classification(not_object)
+
+
+def test_a_field_over_the_csv_module_limit_is_a_valid_row(tmp_path):
+    long_document = "word " * 40_000  # 200,000 characters: over csv's default 131,072
+    path = tmp_path / "long.tsv"
+    path.write_text(f"sentence\tlabel\n{long_document}\t1\nshort\t0\n")
+    table = read_table(path, ["sentence", "label"])
+    assert table["sentence"][0] == long_document and table["label"] == ["1", "0"]
+
+
+def test_utf16_files_are_named_as_utf16(tmp_path):
+    for name, encoded in [("bom.tsv", "sentence\tlabel\nfine\t1\n".encode("utf-16")),
+                          ("le.tsv", "sentence\tlabel\nfine\t1\n".encode("utf-16-le"))]:
+        (tmp_path / name).write_bytes(encoded)
+        with pytest.raises(ValueError, match=rf"{name}: the file is UTF-16, not UTF-8.*iconv -f utf-16"):
+            data.read_classification(tmp_path / name)
+
+
+def test_a_directory_where_a_file_belongs_is_named(tmp_path):
+    with pytest.raises(ValueError, match="is a directory; give the path of a text file"):
+        data.read_classification(tmp_path)

@@ -1,5 +1,6 @@
 """SQuAD windows, span round trips, the QA head and n-best decoding, on real SQuAD v1.1 questions."""
 
+import json
 from pathlib import Path
 
 import keras
@@ -66,3 +67,20 @@ def test_qa_head_learns_real_spans(squad):
     history = qa.fit(x, y, epochs=6, batch_size=16, verbose=0).history
     assert history["loss"][-1] < history["loss"][0] - 1.0
     assert history["start_accuracy"][-1] > 5 / 128  # chance is about 1 / context length
+
+
+def test_malformed_squad_files_are_refused_naming_the_question(tmp_path):
+    path = tmp_path / "squad.json"
+    path.write_text('{"version": "1.1", "articles": []}')
+    with pytest.raises(ValueError, match=r"squad.json: no top-level 'data' list"):
+        read_squad(path)
+    context = "Keras runs on TensorFlow."
+    answer = {"text": "TensorFlow", "answer_start": 3}  # 3 points at "as r", not the answer
+    qa = {"id": "q7", "question": "On what?", "answers": [answer]}
+    path.write_text(json.dumps({"data": [{"paragraphs": [{"context": context, "qas": [qa]}]}]}))
+    with pytest.raises(ValueError, match=r"question 'q7': answer_start=3 points at 'as runs on', "
+                                         r"not at the answer 'TensorFlow'.*\(e.g. 14\)"):
+        read_squad(path)
+    answer["answer_start"] = 14
+    path.write_text(json.dumps({"data": [{"paragraphs": [{"context": context, "qas": [qa]}]}]}))
+    assert read_squad(path)[0]["answer_starts"] == [14]

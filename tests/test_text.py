@@ -116,3 +116,23 @@ def test_sentencepiece_learns_loads_and_matches_the_reference_library(tmp_path):
     assert tokenizer.vocabulary_size() == 800 and tokenizer.id_to_token(1) == "<unk>"
     with pytest.raises(ValueError, match="not a SentencePiece model proto"):
         load_sentencepiece(DATA / "sst2_sample.tsv")
+
+
+def test_duplicate_vocabulary_tokens_name_both_lines(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "the"]))
+    with pytest.raises(ValueError, match=r"vocab.txt, line 8: token 'the' repeats line 6"):
+        load_wordpiece(path)
+
+
+def test_malformed_bpe_files_name_the_line(tmp_path):
+    from kzoo.text.bpe import load_bpe
+
+    vocabulary, merges = tmp_path / "vocab.json", tmp_path / "merges.txt"
+    vocabulary.write_text('{"a": 0, "b": 1, "ab": 2}')
+    merges.write_text("#version: 0.2\na b\nab\n")
+    with pytest.raises(ValueError, match=r"merges.txt, line 3: 'ab' is not a merge"):
+        load_bpe(vocabulary, merges)
+    vocabulary.write_text('["a", "b"]')
+    with pytest.raises(ValueError, match=r"vocab.json: not a JSON object of token → integer id"):
+        load_bpe(vocabulary, merges)

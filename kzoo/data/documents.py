@@ -11,7 +11,10 @@ def read_text(path) -> str:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file; check the path (relative paths start at {Path.cwd()}).")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory; give the path of a text file inside it.")
     raw = path.read_bytes()
+    _refuse_utf16(path, raw)
     try:
         # A leading byte-order mark (GLUE's MRPC has one) would otherwise stick to the first column name.
         text = raw.decode("utf-8").removeprefix("\ufeff")
@@ -23,6 +26,17 @@ def read_text(path) -> str:
     if not text.strip():
         raise ValueError(f"{path}: the file is empty; give a file with text in it.")
     return text
+
+
+def _refuse_utf16(path, raw: bytes):
+    # Windows tools save "Unicode" text as UTF-16; decoding it as UTF-8 fails at byte 0xff
+    # (with a byte-order mark) or yields NULs between letters (without one).
+    marked = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+    if marked or (len(raw) >= 4 and raw[:200].count(0) * 3 > min(len(raw), 200)):
+        raise ValueError(
+            f"{path}: the file is UTF-16, not UTF-8. Re-encode it as UTF-8 "
+            f"(e.g. `iconv -f utf-16 -t utf-8 {path.name} > {path.stem}.utf8{path.suffix}`)."
+        )
 
 
 def read_documents(paths, one_document_per_file=False) -> list[str]:

@@ -13,19 +13,59 @@ _WORD = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]|[^\W_]+|[^\w\s]|_")
 
 
 def read_squad(path, articles=None) -> list[dict]:
-    """One dict per question: id, article (its index), question, context, answers (texts), answer_starts; `articles`
-    (a range or list of indices) picks articles, e.g. to split by article for validation."""
-    data = json.loads(read_text(path))["data"]
+    """One dict per question: id, article (its index), question, context, answers (texts),
+    answer_starts; `articles` (a range or list of indices) picks articles, e.g. to split by
+    article for validation. Every answer must sit at its `answer_start` in the context."""
+    data = _squad_articles(path)
     chosen = range(len(data)) if articles is None else articles
     examples = []
     for index in chosen:
-        for paragraph in data[index]["paragraphs"]:
-            for qa in paragraph["qas"]:
-                examples.append({"id": qa["id"], "article": index, "question": qa["question"],
-                                 "context": paragraph["context"],
-                                 "answers": [a["text"] for a in qa["answers"]],
-                                 "answer_starts": [a["answer_start"] for a in qa["answers"]]})
+        for paragraph in _field(path, data[index], "paragraphs", f"article {index}"):
+            context = _field(path, paragraph, "context", f"article {index}")
+            for qa in _field(path, paragraph, "qas", f"article {index}"):
+                examples.append(_question(path, index, context, qa))
     return examples
+
+
+def _squad_articles(path) -> list:
+    try:
+        top = json.loads(read_text(path))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}, line {error.lineno}: not valid JSON ({error.msg}).") from None
+    if not isinstance(top, dict) or not isinstance(top.get("data"), list):
+        raise ValueError(
+            f"{path}: no top-level 'data' list; a SQuAD v1.1 file is "
+            '{"data": [{"paragraphs": [{"context": ..., "qas": [...]}]}]}.'
+        )
+    return top["data"]
+
+
+def _field(path, record, key, where):
+    if not isinstance(record, dict) or key not in record:
+        raise ValueError(f"{path}: {where} has no {key!r}; SQuAD v1.1 records need it.")
+    return record[key]
+
+
+def _question(path, index, context, qa) -> dict:
+    qid = _field(path, qa, "id", f"a question of article {index}")
+    answers = _field(path, qa, "answers", f"question {qid!r}")
+    for answer in answers:
+        start, text = answer.get("answer_start"), answer.get("text", "")
+        found = context[start : start + len(text)] if isinstance(start, int) else None
+        if found != text or not text:
+            raise ValueError(
+                f"{path}: question {qid!r}: answer_start={start!r} points at {found!r}, not at "
+                f"the answer {text!r}; set answer_start to the answer's character offset in "
+                f"the context (e.g. {context.find(text) if text else -1})."
+            )
+    return {
+        "id": qid,
+        "article": index,
+        "question": _field(path, qa, "question", f"question {qid!r}"),
+        "context": context,
+        "answers": [a["text"] for a in answers],
+        "answer_starts": [a["answer_start"] for a in answers],
+    }
 
 
 def context_words(context):

@@ -16,9 +16,7 @@ def read_table(path, columns) -> dict[str, list[str]]:
         rows = [_json_row(path, number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
         first_data_line = 1
     else:
-        delimiter = "," if path.suffix == ".csv" else "\t"
-        rows = list(csv.DictReader(io.StringIO(text), delimiter=delimiter, quoting=csv.QUOTE_NONE
-                                   if delimiter == "\t" else csv.QUOTE_MINIMAL))
+        rows = _csv_rows(path, text)
         first_data_line = 2
     if not rows:
         raise ValueError(f"{path}: no data rows; the file needs a header line and at least one row.")
@@ -34,12 +32,25 @@ def read_table(path, columns) -> dict[str, list[str]]:
     return {c: [row[c] for row in rows] for c in columns}
 
 
+def _csv_rows(path, text) -> list[dict]:
+    delimiter = "," if path.suffix == ".csv" else "\t"
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    # The csv module refuses fields over 128 KiB; a long document is a valid row (the tokenizer
+    # truncates it to the sequence length), so only the whole file bounds a field.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
+    return list(csv.DictReader(io.StringIO(text), delimiter=delimiter, quoting=quoting))
+
+
 def _json_row(path, number, line):
     try:
-        return json.loads(line)
+        row = json.loads(line)
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}, line {number}: not valid JSON ({error.msg}); "
                          f"JSONL needs one JSON object per line.") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"{path}, line {number}: a JSON {type(row).__name__}, not an object; "
+                         f'JSONL needs one object per line, e.g. {{"sentence": "...", "label": 1}}.')
+    return row
 
 
 def label_ids(path, values, label_names) -> list[int]:

@@ -25,15 +25,40 @@ def load_bpe(vocabulary, merges, sequence_length=None) -> BytePairTokenizer:
         >>> tok.detokenize(tok(["Hello world"]))
     """
     if isinstance(vocabulary, (str, Path)):
-        try:
-            vocabulary = json.loads(read_text(vocabulary))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{vocabulary}: not a JSON token → id map ({error.msg}); "
-                             f"pass GPT-2's vocab.json.") from None
+        vocabulary = read_bpe_vocabulary(vocabulary)
     if isinstance(merges, (str, Path)):
-        merges = [line for line in read_text(merges).splitlines() if line and not line.startswith("#version")]
+        merges = read_merges(merges)
     return BytePairTokenizer(vocabulary=vocabulary, merges=merges, sequence_length=sequence_length,
                              unsplittable_tokens=[t for t in vocabulary if t.startswith("<|") and t.endswith("|>")])
+
+
+def read_bpe_vocabulary(path) -> dict:
+    """vocab.json: a JSON object of token → id."""
+    try:
+        vocabulary = json.loads(read_text(path))
+    except json.JSONDecodeError as error:
+        vocabulary = error
+    if not isinstance(vocabulary, dict) or not all(
+        isinstance(i, int) for i in vocabulary.values()
+    ):
+        raise ValueError(f"{path}: not a JSON object of token → integer id; pass GPT-2's "
+                         f"vocab.json (or a tokenizer.json).")
+    return vocabulary
+
+
+def read_merges(path) -> list[str]:
+    """merges.txt: one merge per line, two space-separated symbols; `#version` lines skipped."""
+    merges = []
+    for number, line in enumerate(read_text(path).splitlines(), 1):
+        if not line or line.startswith("#version"):
+            continue
+        if len(line.split(" ")) != 2:
+            raise ValueError(
+                f"{path}, line {number}: {line!r} is not a merge; each line of merges.txt holds "
+                f"two symbols separated by one space (e.g. 'Ġ t'). Fix or remove the line."
+            )
+        merges.append(line)
+    return merges
 
 
 def byte_symbols() -> list[str]:

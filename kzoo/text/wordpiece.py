@@ -14,6 +14,14 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 def read_vocabulary(path) -> list[str]:
     """One token per line; the BERT special tokens must be present."""
     vocabulary = read_text(path).splitlines()
+    first_line = {}
+    for number, token in enumerate(vocabulary, 1):
+        if token in first_line:
+            raise ValueError(
+                f"{path}, line {number}: token {token!r} repeats line {first_line[token]}; each "
+                f"token needs one line (its line is its id), so remove the repeat."
+            )
+        first_line[token] = number
     missing = [t for t in SPECIAL_TOKENS if t not in vocabulary]
     if missing:
         raise ValueError(
