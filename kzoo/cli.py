@@ -1,6 +1,7 @@
 """The `kzoo` command: thin wiring from arguments to library calls."""
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -95,7 +96,6 @@ def _export(args):
     from kzoo import export
     from kzoo.recipes import load_run, load_run_config
     from kzoo.recipes.run_config import RUN_FILE
-
     from kzoo.text import end_of_text_id
 
     export.check_model_name(args.name)
@@ -123,6 +123,7 @@ def _export(args):
 def _convert(args):
     from kzoo.convert import load_google_bert, load_huggingface
     from kzoo.text import save_tokenizer
+    from kzoo.training.model_file import save_model_file
 
     google = any(
         name == "bert_config.json" or name.endswith(".index") for name in os.listdir(args.source)
@@ -131,10 +132,18 @@ def _convert(args):
         args.source, task=args.task
     )
     os.makedirs(args.output, exist_ok=True)
-    model.save(os.path.join(args.output, "model.keras"))
+    save_model_file(model, args.output)
     if tokenizer is not None:
         save_tokenizer(tokenizer, args.output)
     print(f"converted {args.source} → {args.output} ({model.count_params():,} parameters)")
+
+
+def _predict(args):
+    from kzoo.serving import rest_predict
+
+    inputs = {"text": args.text, **({"text_pair": args.text_pair} if args.text_pair else {})}
+    outputs = rest_predict(args.server, args.model, inputs, args.signature, args.version)
+    print(json.dumps(outputs, ensure_ascii=False))
 
 
 def _embed(args):
@@ -156,9 +165,13 @@ def _embed(args):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kzoo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", help="on a failure, show the Python traceback"
+    )
 
     def command(name, func, help):
-        sub = commands.add_parser(name, help=help)
+        sub = commands.add_parser(name, help=help, parents=[common])
         sub.set_defaults(func=func)
         return sub
 
@@ -232,6 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("source")
     convert.add_argument("--output", required=True)
     convert.add_argument("--task", choices=["pretraining", "causal_lm"])
+    predict = command("predict", _predict, "ask a running TF Serving for predictions (REST)")
+    predict.add_argument("--server", default="http://localhost:8501", help="its REST address")
+    predict.add_argument("--model", required=True, help="the served model's name")
+    predict.add_argument("--signature", default="serving_default")
+    predict.add_argument("--version", type=int, help="a model version (default: the latest)")
+    predict.add_argument("--text-pair", nargs="+", help="second texts, for pair models")
+    predict.add_argument("text", nargs="+")
     embed = command("embed", _embed, "sentence embeddings (mean pooling + L2) from a checkpoint")
     embed.add_argument(
         "--model", required=True, help="a Hugging Face checkpoint dir, e.g. all-MiniLM-L6-v2"
@@ -245,10 +265,60 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, FloatingPointError) as error:
-        print(f"kzoo {args.command}: error: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"kzoo {args.command}: interrupted; a run resumes from its last checkpoint "
+              f"(kzoo pretrain --resume RUN_DIR).", file=sys.stderr)
+        return 130
+    except Exception as error:  # every failure reaches the user as one line; --debug shows why
+        if args.debug:
+            raise
+        print(f"kzoo {args.command}: error: {describe_error(error)}", file=sys.stderr)
         return 2
     return 0
+
+
+def describe_error(error: BaseException) -> str:
+    """One line that names the problem and the fix: kzoo's own errors say both already; system
+    errors get the path and the usual remedy; anything else says it is unexpected."""
+    for kind, describe in _error_lines().items():
+        if isinstance(error, kind):
+            return " ".join(describe(error).split())
+    return " ".join(
+        f"unexpected {type(error).__name__}: {str(error).strip()[:300]} (rerun with --debug "
+        f"for the traceback, and report it)".split()
+    )
+
+
+def _os_error(error: OSError) -> str:
+    path = error.filename or "a file"
+    remedies = {
+        errno.ENOSPC: "the disk is full: free space (old checkpoints, exports) or point the "
+        "run directory at a larger disk, then run again (runs resume from their checkpoints)",
+        errno.EISDIR: "it is a directory where a file is expected; give a file's path",
+        errno.ENOTDIR: "a file stands where a directory is expected; give a directory",
+        errno.EACCES: "permission denied; choose a path you can write, or fix its permissions",
+        errno.EROFS: "the file system is read-only; choose a writable path",
+        errno.ENOENT: "no such file or directory; check the path",
+    }
+    return f"{path}: {remedies.get(error.errno, error.strerror or str(error))}."
+
+
+def _tf_error(error) -> str:
+    first = (error.message or str(error)).strip().splitlines()[0][:300]
+    return f"TensorFlow refused the operation ({type(error).__name__}: {first})."
+
+
+def _error_lines() -> dict:
+    """Error kinds → their one-line description, most specific first."""
+    from kzoo.serving import ServingError
+
+    lines = {ServingError: str, ValueError: str, FloatingPointError: str}
+    lines[FileNotFoundError] = lambda e: _os_error(e) if e.filename else str(e)
+    lines[OSError] = _os_error
+    tf = sys.modules.get("tensorflow")  # an OpError needs TensorFlow loaded; never load it here
+    if tf is not None:
+        lines[tf.errors.OpError] = _tf_error
+    return lines
 
 
 if __name__ == "__main__":

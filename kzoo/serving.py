@@ -43,7 +43,8 @@ def rest_predict(
 
 
 def grpc_predict(address, model, inputs: dict, signature="serving_default", timeout=30) -> dict:
-    """Calls PredictionService.Predict over gRPC; returns numpy arrays by output name."""
+    """Calls PredictionService.Predict over gRPC; returns numpy arrays by output name. Raises
+    `ServingError` naming the address and the model when the call fails."""
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -52,8 +53,14 @@ def grpc_predict(address, model, inputs: dict, signature="serving_default", time
     request.model_spec.name, request.model_spec.signature_name = model, signature
     for key, value in inputs.items():
         request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
-    with grpc.insecure_channel(address) as channel:
-        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
-            request, timeout=timeout
-        )
+    try:
+        with grpc.insecure_channel(address) as channel:
+            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+                request, timeout=timeout
+            )
+    except grpc.RpcError as error:
+        raise ServingError(
+            f"{address}: gRPC Predict for model {model!r} failed ({error.code().name}: "
+            f"{error.details()}); is tensorflow_model_server serving it there?"
+        ) from error
     return {key: tf.make_ndarray(value) for key, value in response.outputs.items()}

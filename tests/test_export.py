@@ -89,10 +89,12 @@ def test_versions_are_integers_and_never_overwritten(classifier, tokenizer, tmp_
         classifier.backbone, tokenizer, tmp_path / "clf", sequence_length=32
     )
     assert (first.name, second.name) == ("1", "2")
-    staging = tmp_path / "staging"
+    # A concurrent export took version 1 between choosing it and publishing: take the next.
+    staging = tmp_path / "clf" / ".staging"
     staging.mkdir()
-    with pytest.raises(FileExistsError, match="versions are never overwritten"):
-        publish(staging, first)
+    (staging / "saved_model.pb").write_bytes(b"another export")
+    assert publish(staging, first) == tmp_path / "clf" / "3"
+    assert (first / "saved_model.pb").read_bytes() != b"another export"
     assert not [p for p in (tmp_path / "clf").iterdir() if p.name.startswith(".")]
 
 

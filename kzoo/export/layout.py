@@ -1,9 +1,9 @@
 """TF Serving's directory layout: `<base>/<name>/<version>/`, integer versions, never
 overwritten."""
 
+import errno
 import os
 import re
-import shutil
 from pathlib import Path
 
 # One path segment that TF Serving's config, its REST URLs and every file system take as it is.
@@ -29,15 +29,21 @@ def next_version_dir(model_dir) -> Path:
 
 
 def publish(staging_dir, version_dir) -> Path:
-    """Moves a finished export into place in one rename, so servers never see half a model."""
+    """Moves a finished export into place in one rename, so servers never see half a model.
+
+    Versions are never overwritten: when another export took `version_dir` meanwhile (two
+    `kzoo export` runs at once), this one takes the next free version. Returns where it went.
+    """
     version_dir = Path(version_dir)
-    if version_dir.exists():
-        shutil.rmtree(staging_dir)
-        raise FileExistsError(
-            f"{version_dir} exists; versions are never overwritten. Export again for a new one."
-        )
-    os.replace(staging_dir, version_dir)
-    return version_dir
+    while True:
+        try:
+            # rename(2) refuses a non-empty target, and every published version is non-empty
+            os.rename(staging_dir, version_dir)
+            return version_dir
+        except OSError as error:
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            version_dir = next_version_dir(version_dir.parent)
 
 
 def write_models_config(base_dir, names, batching=True, base_path="/models") -> Path:

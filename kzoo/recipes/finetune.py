@@ -7,9 +7,11 @@ import keras
 
 from kzoo import text
 from kzoo.recipes.finetune_tasks import FINETUNE_TASKS
+from kzoo.recipes.pretrain import rebuild_model_file
 from kzoo.recipes.run_changes import check_changes, record_changes
 from kzoo.recipes.run_config import RunConfig, load_run_config
 from kzoo.training import make_optimizer
+from kzoo.training.model_file import MODEL_FILE, is_damaged, save_model_file
 from kzoo.training.run_lock import RunLock
 
 
@@ -19,11 +21,15 @@ def load_run(run_dir):
     import kzoo.tasks  # noqa: F401  (registers the task and backbone classes for loading)
 
     run_dir = Path(run_dir)
-    if not (run_dir / "model.keras").exists():
+    path = run_dir / MODEL_FILE
+    if not path.exists() and not (run_dir / "checkpoints").is_dir():
         raise FileNotFoundError(
-            f"{run_dir}: no model.keras; pass a directory written by kzoo pretrain/finetune."
+            f"{run_dir}: no {MODEL_FILE}; pass a directory written by kzoo pretrain/finetune."
         )
-    task = keras.saving.load_model(run_dir / "model.keras", compile=False)
+    if is_damaged(path) or not path.exists():  # a kill during a run's final save
+        task = rebuild_model_file(run_dir)
+    else:
+        task = keras.saving.load_model(path, compile=False)
     task.compile()  # the task's default loss and metrics, for evaluation or further training
     return task, text.load_tokenizer(run_dir)
 
@@ -32,7 +38,7 @@ def load_backbone(source):
     """The backbone and tokenizer of a kzoo run dir, a Hugging Face checkpoint dir, or a Google BERT
     checkpoint dir (TF1 release or TF Model Garden)."""
     source = Path(source)
-    if (source / "model.keras").exists():
+    if (source / MODEL_FILE).exists() or (source / "checkpoints").is_dir():
         task, tokenizer = load_run(source)
         return task.backbone, tokenizer
     if (source / "config.json").exists():
@@ -108,7 +114,7 @@ def _finetune(run: RunConfig, backbone, tokenizer, verbose):
         **fit_inputs, epochs=t.epochs, verbose=verbose, class_weight=recipe.class_weight(run)
     )
     metrics = recipe.metrics(model, validation, tokenizer, run)
-    model.save(Path(run.run_dir) / "model.keras")
+    save_model_file(model, run.run_dir)
     text.save_tokenizer(tokenizer, run.run_dir)
     return model, tokenizer, metrics
 

@@ -1,6 +1,7 @@
 """`kzoo pretrain`: raw text files → vocabulary → MLM+NSP or causal-LM pretraining, resumable."""
 
 import contextlib
+import warnings
 from pathlib import Path
 
 import keras
@@ -8,12 +9,14 @@ import keras
 import kzoo
 from kzoo import data, text
 from kzoo.recipes.run_changes import check_changes, record_changes
-from kzoo.recipes.run_config import RunConfig
+from kzoo.recipes.run_config import PRETRAINING_TASKS, RUN_FILE, RunConfig, load_run_config
 from kzoo.tasks import CausalLM, MaskedLMPretrainer
 from kzoo.training import make_optimizer, train
+from kzoo.training.checkpoints import checkpoint_steps, restore_latest
 from kzoo.training.distribution import strategy_scope, worker_dir
-from kzoo.training.run_lock import RunLock
+from kzoo.training.model_file import MODEL_FILE, save_model_file
 from kzoo.training.monitoring import TextSamples, training_flops_per_token
+from kzoo.training.run_lock import RunLock
 
 
 def run_tokenizer(run: RunConfig, directory):
@@ -181,5 +184,30 @@ def _train(run: RunConfig, task, tokenizer, own_dir, verbose):
         flops_per_token=flops,
         callbacks=samples,
     )
-    task.save(own_dir / "model.keras")
+    save_model_file(task, own_dir)
     return task, tokenizer, history
+
+
+def rebuild_model_file(run_dir):
+    """Rebuilds a pretraining run's missing or damaged model.keras (a kill during the final
+    save, a copy cut short) from its run.json, tokenizer and latest checkpoint; returns the
+    task."""
+    run_dir = Path(run_dir)
+    damaged = run_dir / MODEL_FILE
+    run = load_run_config(run_dir) if (run_dir / RUN_FILE).exists() else None
+    steps = checkpoint_steps(run_dir / "checkpoints")
+    if run is None or run.data.task not in PRETRAINING_TASKS or not steps:
+        raise ValueError(
+            f"{damaged}: the file is missing or damaged (not a whole .keras archive), and the "
+            f"run directory has no pretraining checkpoints to rebuild it from; write it again "
+            f"with the command that made it (kzoo finetune --config …, kzoo convert …)."
+        )
+    with RunLock(run_dir):
+        tokenizer = text.load_tokenizer(run_dir)
+        task = build_pretraining_task(run, tokenizer.vocabulary_size())
+        task.compile(optimizer=_optimizer(run.training))
+        step = restore_latest(task, run_dir / "checkpoints")
+        save_model_file(task, run_dir)
+    warnings.warn(f"{damaged} was missing or damaged; rebuilt it from the checkpoint of step "
+                  f"{step}.")
+    return task
