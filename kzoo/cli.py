@@ -69,6 +69,12 @@ def _generate(args):
     from kzoo.text import end_of_text_id, kind_of
 
     lm, tokenizer = load_run(args.model)
+    if lm.backbone.config.stack != "decoder":
+        raise ValueError(
+            f"{args.model} is a {type(lm).__name__} on an encoder; kzoo generate "
+            f"needs a causal_lm run (kzoo pretrain with data.task: causal_lm, or "
+            f"kzoo convert --task causal_lm)."
+        )
     options = dict(
         max_new_tokens=args.max_new_tokens,
         method=args.method,
@@ -80,10 +86,15 @@ def _generate(args):
         repetition_penalty=args.repetition_penalty,
         end_token_id=end_of_text_id(tokenizer),
     )
-    if args.method == "beam":
-        print(lm.generate([args.prompt], tokenizer, **options)[0])
-        return
     from kzoo.generation import Generator
+
+    if args.method == "beam":
+        k = args.num_return_sequences
+        for beam in Generator(lm.backbone, tokenizer).beams(
+            [args.prompt], num_return_sequences=k, **options
+        )[0]:
+            print(f"{beam.score:.4f}\t{beam.text}" if k > 1 else beam.text)
+        return
 
     print(args.prompt, end="", flush=True)
     shown = kind_of(tokenizer).stream_piece
@@ -150,11 +161,16 @@ def _embed(args):
     import numpy as np
     import tensorflow as tf
 
-    from kzoo.convert import load_huggingface
+    from kzoo.recipes import load_backbone
     from kzoo.tasks import Embedder
     from kzoo.text import TextPairEncoder
 
-    encoder, tokenizer = load_huggingface(args.model)
+    encoder, tokenizer = load_backbone(args.model)  # a kzoo run or a Hugging Face checkpoint
+    if encoder.config.stack != "encoder":
+        raise ValueError(
+            f"{args.model} holds a {encoder.config.stack}; kzoo embed needs an "
+            f"encoder (a BERT-style run or checkpoint, e.g. all-MiniLM-L6-v2)."
+        )
     vectors = np.asarray(
         Embedder(encoder)(TextPairEncoder(tokenizer, args.sequence_length)(tf.constant(args.text)))
     )
@@ -162,8 +178,30 @@ def _embed(args):
         print(json.dumps({"text": sentence, "embedding": [round(float(x), 6) for x in vector]}))
 
 
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Each option's help ends with its default, where it has one."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.option_strings and not any(
+            action.default is unset for unset in (None, False, argparse.SUPPRESS)
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kzoo")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kzoo", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"kzoo {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -171,14 +209,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     def command(name, func, help):
-        sub = commands.add_parser(name, help=help, parents=[common])
+        sub = commands.add_parser(
+            name,
+            help=help,
+            parents=[common],
+            formatter_class=_HelpWithDefaults,
+        )
         sub.set_defaults(func=func)
         return sub
 
     quickstart = command(
         "quickstart", _quickstart, "raw text to served predictions, on embedded data"
     )
-    quickstart.add_argument("--workdir", default="runs/quickstart")
+    quickstart.add_argument(
+        "--workdir", default="runs/quickstart", help="where its runs and exports go"
+    )
     quickstart.add_argument(
         "--init-from",
         help="start the encoder from this checkpoint (Hugging Face, Google "
@@ -194,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         _finetune,
         "fine-tune a task head (classification, regression, ner, qa) from a run config",
     )
-    finetune.add_argument("--config", required=True)
+    finetune.add_argument("--config", required=True, help="run.yaml or run.json")
     for sub in (pretrain, finetune):
         sub.add_argument(
             "--allow-changes",
@@ -205,23 +250,36 @@ def build_parser() -> argparse.ArgumentParser:
             "e.g. training.learning_rate (repeatable; recorded in history.jsonl)",
         )
     evaluate = command("evaluate", _evaluate, "evaluate a fine-tuned run on a labelled file")
-    evaluate.add_argument("run_dir")
-    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("run_dir", help="a fine-tuned run directory")
+    evaluate.add_argument("--data", required=True, help="a labelled file in the task's format")
     generate = command("generate", _generate, "continue a prompt with a causal-LM run")
     generate.add_argument("--model", required=True, help="a causal_lm run directory")
-    generate.add_argument("--prompt", required=True)
-    generate.add_argument("--method", default="greedy", choices=["greedy", "sample", "beam"])
-    generate.add_argument("--max-new-tokens", type=int, default=32)
-    generate.add_argument("--temperature", type=float, default=1.0)
-    generate.add_argument("--top-k", type=int, default=0)
-    generate.add_argument("--top-p", type=float, default=1.0)
-    generate.add_argument("--beams", type=int, default=4)
-    generate.add_argument("--repetition-penalty", type=float, default=1.0)
-    generate.add_argument("--seed", type=int)
+    generate.add_argument("--prompt", required=True, help="the text to continue")
+    generate.add_argument(
+        "--method",
+        default="greedy",
+        choices=["greedy", "sample", "beam"],
+        help="decoding method (greedy and sample stream)",
+    )
+    generate.add_argument("--max-new-tokens", type=int, default=32, help="tokens to add")
+    generate.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    generate.add_argument(
+        "--top-k", type=int, default=0, help="sample among the k likeliest (0: all)"
+    )
+    generate.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass")
+    generate.add_argument("--beams", type=int, default=4, help="beam width for --method beam")
+    generate.add_argument(
+        "--num-return-sequences",
+        type=int,
+        default=1,
+        help="with --method beam: print this many best beams, each after its score",
+    )
+    generate.add_argument("--repetition-penalty", type=float, default=1.0, help="1 = off")
+    generate.add_argument("--seed", type=int, help="sampling seed (default: a fresh one)")
     export = command("export", _export, "write a raw-text SavedModel version for TF Serving")
-    export.add_argument("run_dir")
-    export.add_argument("--name", required=True)
-    export.add_argument("--saved-models", default="saved_models")
+    export.add_argument("run_dir", help="a kzoo run directory")
+    export.add_argument("--name", required=True, help="the served model's name")
+    export.add_argument("--saved-models", default="saved_models", help="TF Serving's base dir")
     export.add_argument(
         "--sequence-length",
         type=int,
@@ -242,22 +300,30 @@ def build_parser() -> argparse.ArgumentParser:
         _convert,
         "import a Hugging Face, Google BERT TF1 or TF Model Garden checkpoint as a kzoo model",
     )
-    convert.add_argument("source")
-    convert.add_argument("--output", required=True)
-    convert.add_argument("--task", choices=["pretraining", "causal_lm"])
+    convert.add_argument(
+        "source", help="a Hugging Face, Google BERT or Model Garden checkpoint dir"
+    )
+    convert.add_argument("--output", required=True, help="the kzoo run directory to write")
+    convert.add_argument(
+        "--task",
+        choices=["pretraining", "causal_lm"],
+        help="keep the MLM+NSP or LM heads (default: the bare backbone)",
+    )
     predict = command("predict", _predict, "ask a running TF Serving for predictions (REST)")
     predict.add_argument("--server", default="http://localhost:8501", help="its REST address")
     predict.add_argument("--model", required=True, help="the served model's name")
-    predict.add_argument("--signature", default="serving_default")
+    predict.add_argument("--signature", default="serving_default", help="the signature to call")
     predict.add_argument("--version", type=int, help="a model version (default: the latest)")
     predict.add_argument("--text-pair", nargs="+", help="second texts, for pair models")
-    predict.add_argument("text", nargs="+")
+    predict.add_argument("text", nargs="+", help="texts to send")
     embed = command("embed", _embed, "sentence embeddings (mean pooling + L2) from a checkpoint")
     embed.add_argument(
-        "--model", required=True, help="a Hugging Face checkpoint dir, e.g. all-MiniLM-L6-v2"
+        "--model",
+        required=True,
+        help="a kzoo run directory or a Hugging Face checkpoint dir, e.g. all-MiniLM-L6-v2",
     )
-    embed.add_argument("--sequence-length", type=int, default=256)
-    embed.add_argument("text", nargs="+")
+    embed.add_argument("--sequence-length", type=int, default=256, help="tokens per text")
+    embed.add_argument("text", nargs="+", help="sentences to embed")
     return parser
 
 
@@ -266,8 +332,11 @@ def main(argv=None):
     try:
         args.func(args)
     except KeyboardInterrupt:
-        print(f"kzoo {args.command}: interrupted; a run resumes from its last checkpoint "
-              f"(kzoo pretrain --resume RUN_DIR).", file=sys.stderr)
+        print(
+            f"kzoo {args.command}: interrupted; a run resumes from its last checkpoint "
+            f"(kzoo pretrain --resume RUN_DIR).",
+            file=sys.stderr,
+        )
         return 130
     except Exception as error:  # every failure reaches the user as one line; --debug shows why
         if args.debug:

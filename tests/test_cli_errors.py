@@ -77,3 +77,30 @@ def test_a_missing_run_directory(tmp_path, capsys):
     assert cli.main(["generate", "--model", str(tmp_path / "nope"), "--prompt", "hi"]) == 2
     err = _one_error_line(capsys, "generate")
     assert "no model.keras; pass a directory written by kzoo" in err
+
+
+def test_help_shows_defaults_and_the_version(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert capsys.readouterr().out.startswith("kzoo ")
+    with pytest.raises(SystemExit):
+        cli.main(["generate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "sample among the k likeliest (0: all) (default: 0)" in out
+    assert "tokens to add (default: 32)" in out
+
+
+def test_generate_on_an_encoder_run_is_one_line(tmp_path, capsys):
+    import kzoo
+    from kzoo.tasks import Classifier
+    from kzoo.text import learn_wordpiece_vocabulary, load_wordpiece, save_tokenizer
+
+    tokenizer = load_wordpiece(learn_wordpiece_vocabulary(DATA / "wikitext2_sample.txt", 200))
+    Classifier(kzoo.build_encoder("bert_tiny", vocab_size=tokenizer.vocabulary_size()), 2).save(
+        tmp_path / "model.keras"
+    )
+    save_tokenizer(tokenizer, tmp_path)
+    assert cli.main(["generate", "--model", str(tmp_path), "--prompt", "hi"]) == 2
+    assert "is a Classifier on an encoder; kzoo generate needs a causal_lm run" in _one_error_line(
+        capsys, "generate"
+    )

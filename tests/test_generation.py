@@ -12,7 +12,14 @@ import tensorflow as tf
 
 import kzoo
 from kzoo.convert import load_huggingface
-from kzoo.generation import GenerationConfig, Generator, beam_search, left_pad, sample_or_greedy
+from kzoo.generation import (
+    GenerationConfig,
+    Generator,
+    beam_hypotheses,
+    beam_search,
+    left_pad,
+    sample_or_greedy,
+)
 from kzoo.generation.processors import repetition_penalty, seen_tokens, top_k_filter, top_p_filter
 
 DATA = Path(__file__).parent / "data"
@@ -260,3 +267,53 @@ def test_no_repeat_ngram_holds_during_generation(gpt2):
         tokens = row[int((mask == 0).sum()) :].tolist()
         bigrams = list(zip(tokens, tokens[1:]))
         assert len(bigrams) == len(set(bigrams))  # greedy alone repeats (see gpt2_greedy)
+
+
+def test_text_is_valid_utf8_in_process_streamed_and_served(tmp_path):
+    """A byte-level model that can only emit the byte 0xC3 (half of "é"): every generator
+    answers U+FFFD for each cut character, the same way, never bytes a JSON client rejects."""
+    from kzoo.export import export_saved_model, predict_in_fresh_process
+    from kzoo.tasks import CausalLM
+    from kzoo.text.bpe import byte_symbols, load_bpe
+
+    symbols = byte_symbols()
+    order = [0xC3] + [b for b in range(256) if b != 0xC3]  # id 0: the lone lead byte
+    vocabulary = {symbols[b]: i for i, b in enumerate(order)} | {"<|endoftext|>": 256, "ab": 257}
+    tokenizer = load_bpe(vocabulary, ["a b"])
+    decoder = kzoo.build_decoder("llama_tiny", vocab_size=258, max_positions=32)
+    final_norm = decoder.get_layer("final_norm")
+    final_norm.set_weights([np.zeros_like(w) for w in final_norm.get_weights()])  # logits all 0
+    lm = CausalLM(decoder)
+    generator = Generator(decoder, tokenizer, end_token_id=256)
+    expected = "ab" + "\ufffd" * 4
+    assert generator(["ab"], max_new_tokens=4) == [expected]
+    assert "".join(generator.stream("ab", max_new_tokens=4)) == expected[2:]
+    version = export_saved_model(lm, tokenizer, tmp_path / "lm", sequence_length=8,
+                                 end_token_id=256)
+    request = dict(prompt=["ab"], max_new_tokens=4, method="greedy", temperature=1.0,
+                   top_k=0, top_p=1.0, seed=0)
+    assert predict_in_fresh_process(version, request)["text"] == [expected[2:]]
+
+
+@pytest.mark.parametrize("setting", ["no_end", "end"])
+def test_all_returned_beams_and_their_scores_equal_transformers(gpt2, setting):
+    reference = np.load(DATA / "reference_beams.npz")
+    end = int(reference["end_token"]) if setting == "end" else None
+    config = GenerationConfig(max_new_tokens=8, method="beam", num_beams=4,
+                              num_return_sequences=3, end_token_id=end, pad_token_id=0)
+    prompt, mask = (reference[k].astype("int32") for k in ("prompt", "mask"))
+    beams = beam_hypotheses(gpt2, prompt, mask, config)
+    sequences, scores = reference[f"{setting}_sequences"], reference[f"{setting}_scores"]
+    np.testing.assert_array_equal(np.reshape(beams.tokens, (6, -1)), sequences)
+    np.testing.assert_allclose(np.reshape(beams.scores, -1), scores, atol=1e-5)
+    options = {k: v for k, v in vars(config).items() if k != "method"}
+    flat = Generator(gpt2).generate_ids(prompt, mask, method="beam", **options)
+    np.testing.assert_array_equal(flat, sequences)  # flattened, as transformers returns them
+
+
+def test_more_returned_sequences_than_beams_is_refused():
+    expected = r"num_return_sequences=5 is invalid: expected in \[1, num_beams\]"
+    with pytest.raises(ValueError, match=expected):
+        GenerationConfig(method="beam", num_beams=4, num_return_sequences=5)
+    with pytest.raises(ValueError, match=r"num_return_sequences=2 is invalid"):
+        GenerationConfig(method="greedy", num_return_sequences=2)

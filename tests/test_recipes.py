@@ -363,3 +363,30 @@ def test_class_weights_outside_classification_are_refused():
             ValueError, match=f"class_weights applies to data.task classification, not '{task}'"
         ):
             FINETUNE_TASKS[task].class_weight(run)
+
+
+def test_validation_metrics_add_up(tmp_path):
+    """val_loss = val_mlm_loss + val_nsp_loss and val_mlm_perplexity = exp(val_mlm_loss): the
+    validation batches tell Keras their count, so no empty step past the end is averaged in."""
+    import math
+
+    from kzoo.recipes.pretrain import (
+        _optimizer,
+        build_pretraining_task,
+        pretraining_batches,
+        run_tokenizer,
+    )
+
+    run = run_config_from_dict({
+        "model": {"preset": "bert_tiny", "overrides": {"num_layers": 1}},
+        "data": {"task": "mlm_nsp", "files": [str(DATA / "wikitext2_sample.txt")],
+                 "vocab_size": 500, "sequence_length": 32, "max_predictions": 5},
+        "training": {"batch_size": 8}, "run_dir": str(tmp_path)})
+    tokenizer = run_tokenizer(run, tmp_path)
+    task = build_pretraining_task(run, tokenizer.vocabulary_size())
+    task.compile(optimizer=_optimizer(run.training))
+    _, validation = pretraining_batches(run, tokenizer)
+    assert int(validation.cardinality()) > 1
+    logs = task.evaluate(validation, return_dict=True, verbose=0)
+    assert logs["loss"] == pytest.approx(logs["mlm_loss"] + logs["nsp_loss"], rel=1e-5)
+    assert logs["mlm_perplexity"] == pytest.approx(math.exp(logs["mlm_loss"]), rel=1e-3)

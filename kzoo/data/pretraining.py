@@ -84,3 +84,12 @@ def causal_lm_batches(windows, batch_size, seed=0, shuffle_buffer=10_000):
     return data.map(lambda w: ({"token_ids": w["token_ids"],
                                 "padding_mask": tf.ones_like(w["token_ids"])}, w["labels"]),
                     num_parallel_calls=AUTOTUNE).batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def with_known_length(batches: tf.data.Dataset) -> tf.data.Dataset:
+    """A finite dataset that tells Keras how many batches it holds (counted in one pass; cache
+    it first). Without a known length, `evaluate` runs one step past the end, and Keras 3.15's
+    per-output loss trackers count that empty step: `val_mlm_loss` and `val_nsp_loss` came out
+    short by a factor (n - 1) / n and no longer added up to `val_loss`."""
+    count = int(batches.reduce(0, lambda n, _: n + 1))
+    return batches.apply(tf.data.experimental.assert_cardinality(count))

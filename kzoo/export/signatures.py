@@ -182,7 +182,10 @@ def generator_signatures(decoder, tokenizer, end_token_id, max_prompt_length) ->
                 tf.shape(new)[1],
             )
             new = tf.RaggedTensor.from_tensor(new, lengths=lengths)
-            return {"text": tokenizer.detokenize(new), "token_ids": new.to_tensor(end_token_id)}
+            # a character cut by max_new_tokens (or an invalid byte run) becomes U+FFFD, so a
+            # REST/JSON client never receives bytes it cannot decode
+            text = clean_text(tokenizer.detokenize(new))
+            return {"text": text, "token_ids": new.to_tensor(end_token_id)}
 
         def empty_batch():
             return {"text": tf.zeros([0], tf.string), "token_ids": tf.zeros([0, 0], tf.int32)}

@@ -9,6 +9,7 @@ from keras_hub.layers import MultiSegmentPacker
 
 from kzoo.export.request_checks import checked, same_batch
 from kzoo.export.signatures import TEXT, clean_text, model_call
+from kzoo.text.encoder_inputs import packed_padding_mask
 from kzoo.text.word_offsets import char_offsets, split_words, tokenize_words
 
 
@@ -26,7 +27,7 @@ def _pack(tokenizer, segments, sequence_length):
     return {
         "token_ids": token_ids,
         "segment_ids": segment_ids,
-        "padding_mask": tf.cast(token_ids != pad, tf.int32),
+        "padding_mask": packed_padding_mask(segments, sequence_length),
     }
 
 

@@ -55,6 +55,7 @@ class GenerationConfig:
     no_repeat_ngram_size: int = 0
     min_new_tokens: int = 0
     num_beams: int = 4
+    num_return_sequences: int = 1
     length_penalty: float = 1.0
     early_stopping: bool = True
     end_token_id: int | None = None
@@ -69,6 +70,10 @@ class GenerationConfig:
             "repetition_penalty": (lambda v: v > 0, "> 0 (1 = off)"),
             "no_repeat_ngram_size": (lambda v: v >= 0, ">= 0 (0 = off)"),
             "num_beams": (lambda v: v >= 1, ">= 1"),
+            "num_return_sequences": (
+                lambda v: 1 <= v <= (self.num_beams if self.method == "beam" else 1),
+                "in [1, num_beams] with method='beam', else 1",
+            ),
             "min_new_tokens": (lambda v: 0 <= v <= self.max_new_tokens, "in [0, max_new_tokens]"),
         }
         for name, (holds, allowed) in rules.items():
@@ -264,10 +269,24 @@ def sample_or_greedy(
     return DecodeState(*final).tokens
 
 
+class Beams(NamedTuple):
+    """The `num_return_sequences` best hypotheses of each row, best first: `tokens` (batch, k,
+    prompt + new) and `scores` (batch, k), sum(log p) / generated_length ** length_penalty."""
+
+    tokens: Any
+    scores: Any
+
+
 def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
+    """The best beam-search hypothesis per row (`beam_hypotheses` gives the k best)."""
+    return beam_hypotheses(decoder, token_ids, padding_mask, config).tokens[:, 0]
+
+
+def beam_hypotheses(decoder, token_ids, padding_mask, config: GenerationConfig) -> Beams:
     """Beam search with Hugging Face's scoring: a finished hypothesis scores
-    sum(log p) / generated_length ** length_penalty; with `early_stopping` a row stops
-    once it has `num_beams` finished hypotheses. Returns the best hypothesis per row."""
+    sum(log p) / generated_length ** length_penalty; with `early_stopping` a row is done once it
+    has `num_beams` finished hypotheses, and its set is final. A row not done at the end adds its
+    live beams. Returns the `num_return_sequences` best."""
     beams = config.num_beams
     batch = ops.shape(token_ids)[0]
     token_ids, padding_mask = (ops.repeat(t, beams, axis=0) for t in (token_ids, padding_mask))
@@ -307,9 +326,11 @@ def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
             else ops.zeros_like(token, "bool")
         )
         rank = ops.arange(2 * beams)[None, :]
-        # Finished: end tokens among the top `beams` candidates, scored with the length penalty.
+        # Finished: end tokens among the top `beams` candidates, scored with the length penalty;
+        # a done row takes no more.
+        open_rows = ops.logical_not(_done(finished_scores, config))[:, None]
         new_finished = ops.where(
-            ops.logical_and(is_end, rank < beams),
+            ops.logical_and(ops.logical_and(is_end, rank < beams), open_rows),
             top_scores / ops.cast(step + 1, "float32") ** config.length_penalty,
             -1e9,
         )
@@ -347,12 +368,9 @@ def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
         )
 
     def cond(step, tokens, cache, logits, scores, finished_scores, *rest):
-        running = step < config.max_new_tokens
-        if config.early_stopping and config.end_token_id is not None:
-            running = ops.logical_and(
-                running, ops.logical_not(ops.all(finished_scores[:, -1] > -1e8))
-            )
-        return running
+        return ops.logical_and(
+            step < config.max_new_tokens, ops.logical_not(ops.all(_done(finished_scores, config)))
+        )
 
     state = ops.while_loop(
         cond,
@@ -369,11 +387,21 @@ def beam_search(decoder, token_ids, padding_mask, config: GenerationConfig):
         ),
     )
     step, tokens, _, _, scores, finished_scores, finished_tokens, _ = state
-    final_scores = scores / ops.cast(step, "float32") ** config.length_penalty
-    all_scores = ops.concatenate([finished_scores, final_scores], 1)
-    all_tokens = ops.concatenate([finished_tokens, ops.reshape(tokens, (batch, beams, total))], 1)
-    best = ops.argmax(all_scores, axis=1)
-    return ops.take_along_axis(all_tokens, best[:, None, None], axis=1)[:, 0]
+    live_scores = scores / ops.cast(step, "float32") ** config.length_penalty
+    live_scores = ops.where(_done(finished_scores, config)[:, None], -1e9, live_scores)
+    best_scores, best_tokens = _best(
+        ops.concatenate([finished_scores, live_scores], 1),
+        ops.concatenate([finished_tokens, ops.reshape(tokens, (batch, beams, total))], 1),
+        config.num_return_sequences,
+    )
+    return Beams(best_tokens, best_scores)
+
+
+def _done(finished_scores, config):
+    """Rows whose hypotheses are final: `num_beams` finished ones, under early stopping."""
+    if not (config.early_stopping and config.end_token_id is not None):
+        return ops.zeros_like(finished_scores[:, 0], "bool")
+    return finished_scores[:, -1] > -1e8
 
 
 def _write_column(tokens, position, column):

@@ -1,5 +1,6 @@
 """Text in, text out: left-padding, one compiled decode graph per setting, seeds and streaming."""
 
+import codecs
 import dataclasses
 import secrets
 from typing import NamedTuple
@@ -8,7 +9,7 @@ import tensorflow as tf
 
 from kzoo.generation.decode import (
     GenerationConfig,
-    beam_search,
+    beam_hypotheses,
     initial_state,
     sample_or_greedy,
     sampling_step,
@@ -16,6 +17,7 @@ from kzoo.generation.decode import (
 
 IDS = tf.TensorSpec([None, None], tf.int32)
 SEED = tf.TensorSpec([], tf.int32)
+RAGGED_IDS = tf.RaggedTensorSpec([None, None], tf.int32, ragged_rank=1)
 
 
 def left_pad(token_ids, pad_id=0):
@@ -27,6 +29,11 @@ def left_pad(token_ids, pad_id=0):
     ids = tf.reverse(reversed_ids.to_tensor(pad_id), axis=[1])
     mask = tf.reverse(tf.ones_like(reversed_ids, tf.int32).to_tensor(0), axis=[1])
     return tf.cast(ids, tf.int32), mask
+
+
+class ScoredText(NamedTuple):
+    text: str
+    score: float
 
 
 class Generator:
@@ -55,13 +62,44 @@ class Generator:
         self.precision, self.screen = precision, screen
         self.tokenizer, self.defaults = tokenizer, defaults
         self._compiled, self._streaming = {}, {}
+        # The graph path gives the detokenized bytes; keras_hub's eager path decodes them with
+        # errors="ignore", which drops a character cut in two. kzoo decodes with U+FFFD for
+        # each invalid or cut sequence, as the SavedModel generator does (`clean_text`).
+        self._detokenize = tf.function(
+            lambda ids: tokenizer.detokenize(ids), input_signature=[RAGGED_IDS]
+        ) if tokenizer else None
 
     def config(self, **options) -> GenerationConfig:
         return GenerationConfig(**{**self.defaults, **options})
 
     def generate_ids(self, token_ids, padding_mask, **options):
-        """(batch, prompt + new) ids for left-padded int prompts."""
+        """(batch × num_return_sequences, prompt + new) ids for left-padded int prompts; a row's
+        beams follow each other, best first (as transformers returns them)."""
         config = self.config(**options)
+        output = self._run(token_ids, padding_mask, config)
+        if config.method != "beam":
+            return output
+        return tf.reshape(output.tokens, (-1, tf.shape(output.tokens)[-1]))
+
+    def beams(self, prompts, **options) -> list[list["ScoredText"]]:
+        """Beam search's `num_return_sequences` best continuations of each prompt, best first,
+        each with its score (sum log p / generated_length ** length_penalty).
+
+        Example:
+            >>> generator.beams(["The game"], num_beams=4, num_return_sequences=2)
+            [[ScoredText(text='The game was', score=-1.2), ScoredText(...)]]
+        """
+        config = self.config(**{"method": "beam", **options})
+        ids, mask = left_pad(self.tokenizer(tf.constant(prompts)))
+        output = self._run(ids, mask, config)
+        k = config.num_return_sequences
+        tokens = tf.reshape(output.tokens, (-1, tf.shape(output.tokens)[-1]))
+        texts = self._decode(tokens, ids.shape[1], tf.repeat(mask, k, axis=0))
+        scores = output.scores.numpy().reshape(-1).tolist()
+        rows = [ScoredText(text, score) for text, score in zip(texts, scores)]
+        return [rows[i : i + k] for i in range(0, len(rows), k)]
+
+    def _run(self, token_ids, padding_mask, config):
         rows = token_ids.shape[0] * (config.num_beams if config.method == "beam" else 1)
         # The seed is an input of the compiled graph, so a new seed never retraces.
         key = dataclasses.replace(config, seed=None), self._plan(config, rows)
@@ -77,7 +115,7 @@ class Generator:
 
         def run(ids, mask, seed):
             if setting.method == "beam":
-                return beam_search(self.decoder, ids, mask, setting)
+                return beam_hypotheses(self.decoder, ids, mask, setting)
             return sample_or_greedy(self.decoder, ids, mask, setting, seed, plan.screened)
 
         return tf.function(run, input_signature=[IDS, IDS, SEED], jit_compile=plan.xla)
@@ -112,10 +150,12 @@ class Generator:
         return rows == 1 or self.decoder.output_table() is None
 
     def __call__(self, prompts, **options) -> list[str]:
-        """Prompt strings → prompt + continuation strings."""
+        """Prompt strings → prompt + continuation strings (num_return_sequences per prompt, one
+        after another; `beams` adds their scores)."""
         ids, mask = left_pad(self.tokenizer(tf.constant(prompts)))
         output = self.generate_ids(ids, mask, **options)
-        return self._decode(output, ids.shape[1], mask)
+        repeats = self.config(**options).num_return_sequences
+        return self._decode(output, ids.shape[1], tf.repeat(mask, repeats, axis=0))
 
     def stream(self, prompt: str, **options):
         """Yields the new text piece by piece as tokens are produced (for CLIs and UIs)."""
@@ -146,12 +186,17 @@ class Generator:
             self._streaming[setting] = start, step, running
         start, step, running = self._streaming[setting]
         state = start(ids, mask, _seed_of(config))
+        text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # holds a cut character
         while bool(running(state)):
             state = step(state)
             token = state.tokens[:, int(state.prompt_length) + int(state.step) - 1]
             if bool(state.done[0]) and int(token[0]) == config.pad_token_id:
                 break
-            yield self.tokenizer.detokenize(token[:, None])[0]
+            piece = text.decode(self._detokenize(tf.ragged.constant([[int(token[0])]]))[0].numpy())
+            if piece:
+                yield piece
+        if rest := text.decode(b"", final=True):
+            yield rest
 
     def _check_length(self, token_ids, config):
         needed = token_ids.shape[1] + config.max_new_tokens
@@ -164,11 +209,12 @@ class Generator:
             )
 
     def _decode(self, output, prompt_length, mask):
-        texts = []
-        for row, row_mask in zip(output.numpy(), mask.numpy()):
-            ids = [int(t) for t in row[prompt_length - int(row_mask.sum()) :]]
-            texts.append(self.tokenizer.detokenize([ids])[0])
-        return [t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t) for t in texts]
+        rows = [
+            [int(t) for t in row[prompt_length - int(row_mask.sum()) :]]
+            for row, row_mask in zip(output.numpy(), mask.numpy())
+        ]
+        texts = self._detokenize(tf.ragged.constant(rows, dtype=tf.int32, ragged_rank=1))
+        return [t.decode("utf-8", "replace") for t in texts.numpy()]
 
 
 class DecodePlan(NamedTuple):

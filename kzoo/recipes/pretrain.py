@@ -89,7 +89,7 @@ def pretraining_batches(run: RunConfig, tokenizer):
             ).cache()
 
     return batches(train_docs, True), (
-        batches(validation_docs, False) if d.validation_fraction else None
+        data.with_known_length(batches(validation_docs, False)) if d.validation_fraction else None
     )
 
 

@@ -6,19 +6,22 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import regex
-from keras_hub.tokenizers import BytePairTokenizer
 
 from kzoo.data.documents import read_text
+from kzoo.text.byte_level_bpe import ByteLevelBPE
+from kzoo.text.pre_tokenizers import PRE_TOKENIZERS
 
 END_OF_TEXT = "<|endoftext|>"
 
-# GPT-2's pre-tokenizer: merges never cross these pieces, and keras_hub's
-# BytePairTokenizer splits text the same way at tokenization time.
-GPT2_SPLIT = regex.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
+# GPT-2's pre-tokenizer, for learning: merges never cross these pieces, and ByteLevelBPE
+# splits text the same way at tokenization time.
+GPT2_SPLIT = regex.compile(PRE_TOKENIZERS["gpt2"].hf_pattern)
 
 
-def load_bpe(vocabulary, merges, sequence_length=None) -> BytePairTokenizer:
-    """A keras_hub byte-level BPE tokenizer (GPT-2's), from file paths or in-memory values.
+def load_bpe(vocabulary, merges, sequence_length=None, **options) -> ByteLevelBPE:
+    """A byte-level BPE tokenizer from file paths or in-memory values: GPT-2's split unless
+    `options` name another (`pre_tokenizer`, `normalization`, `ignore_merges`,
+    `special_tokens`, `special_roles`; see `ByteLevelBPE`).
 
     Example:
         >>> tok = load_bpe("gpt2/vocab.json", "gpt2/merges.txt")
@@ -28,8 +31,7 @@ def load_bpe(vocabulary, merges, sequence_length=None) -> BytePairTokenizer:
         vocabulary = read_bpe_vocabulary(vocabulary)
     if isinstance(merges, (str, Path)):
         merges = read_merges(merges)
-    return BytePairTokenizer(vocabulary=vocabulary, merges=merges, sequence_length=sequence_length,
-                             unsplittable_tokens=[t for t in vocabulary if t.startswith("<|") and t.endswith("|>")])
+    return ByteLevelBPE(vocabulary, merges, sequence_length=sequence_length, **options)
 
 
 def read_bpe_vocabulary(path) -> dict:

@@ -25,4 +25,19 @@ class TextPairEncoder:
         segments = (self.tokenizer(text),) if pair is None else (self.tokenizer(text), self.tokenizer(pair))
         token_ids, segment_ids = self.packer(segments)
         return {"token_ids": token_ids, "segment_ids": segment_ids,
-                "padding_mask": tf.cast(token_ids != self.pad_id, tf.int32)}
+                "padding_mask": packed_padding_mask(segments, self.sequence_length)}
+
+
+def packed_padding_mask(segments, sequence_length) -> tf.Tensor:
+    """The mask of `[CLS] A [SEP] (B [SEP])` packed to `sequence_length`, from the segments'
+    lengths: a literal `[PAD]` in the text is a token like any other (as in Hugging Face), so
+    the mask never compares ids with the pad id."""
+    content = tf.add_n([_row_lengths(segment) for segment in segments])
+    packed = tf.minimum(content + len(segments) + 1, sequence_length)
+    return tf.sequence_mask(packed, sequence_length, dtype=tf.int32)
+
+
+def _row_lengths(segment) -> tf.Tensor:
+    if isinstance(segment, list):  # keras_hub tokenizers return lists in eager mode
+        return tf.constant([len(row) for row in segment], tf.int32)
+    return tf.cast(segment.row_lengths(), tf.int32)

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from keras_hub.tokenizers import BytePairTokenizer, SentencePieceTokenizer, WordPieceTokenizer
+from keras_hub.tokenizers import (
+    BytePairTokenizer,
+    SentencePieceTokenizer,
+    WordPieceTokenizer,
+)
+
+from kzoo.text.byte_level_bpe import GPT2_ROLES
 
 RECORD = "tokenizer.kzoo.json"
 
@@ -29,6 +35,7 @@ class TokenizerKind:
     read: Callable  # (directory, record) -> tokenizer
     special_tokens: dict  # role -> token, for the roles this kind has
     stream_piece: Callable = str  # one token's detokenized text → what a stream prints
+    options: Callable = lambda tokenizer: {}  # settings beyond the files, saved in the record
 
 
 def _write_wordpiece(tokenizer, directory):
@@ -41,9 +48,8 @@ def _write_wordpiece(tokenizer, directory):
 def _read_wordpiece(directory, record):
     from kzoo.text.wordpiece import load_wordpiece
 
-    return load_wordpiece(
-        directory / record["files"]["vocabulary"], lowercase=record.get("lowercase")
-    )
+    options = record.get("options", {"lowercase": record.get("lowercase")})  # older: top level
+    return load_wordpiece(directory / record["files"]["vocabulary"], **options)
 
 
 def _write_bpe(tokenizer, directory):
@@ -60,7 +66,19 @@ def _read_bpe(directory, record):
     from kzoo.text.bpe import load_bpe
 
     files = record["files"]
-    return load_bpe(directory / files["vocabulary"], directory / files["merges"])
+    return load_bpe(
+        directory / files["vocabulary"], directory / files["merges"], **record.get("options", {})
+    )
+
+
+def _bpe_options(tokenizer) -> dict:
+    return {
+        "pre_tokenizer": tokenizer.pre_tokenizer.name,
+        "normalization": tokenizer.normalization,
+        "ignore_merges": tokenizer.ignore_merges,
+        "special_tokens": list(tokenizer.unsplittable_tokens),
+        "special_roles": tokenizer.special_roles,
+    }
 
 
 def _write_sentencepiece(tokenizer, directory):
@@ -87,14 +105,20 @@ KINDS = {
             "end_of_text": "[SEP]",
             "mask": "[MASK]",
         },
-        lambda piece: piece[2:] if piece.startswith("##") else f" {piece}",
-    ),  # joins "##"
+        lambda piece: piece[2:] if piece.startswith("##") else f" {piece}",  # joins "##"
+        lambda tokenizer: {
+            "lowercase": bool(tokenizer.lowercase),
+            "strip_accents": bool(tokenizer.strip_accents),
+            "split_on_cjk": bool(tokenizer.split_on_cjk),
+        },
+    ),
     "bpe": TokenizerKind(
         "bpe",
         BytePairTokenizer,
         _write_bpe,
         _read_bpe,
-        {"end_of_text": "<|endoftext|>", "pad": "<|endoftext|>"},
+        GPT2_ROLES,
+        options=_bpe_options,
     ),
     "sentencepiece": TokenizerKind(
         "sentencepiece",
@@ -118,12 +142,18 @@ def kind_of(tokenizer) -> TokenizerKind:
     )
 
 
+def special_roles(tokenizer) -> dict:
+    """{role: token}: the tokenizer's own (a tokenizer.json names its end-of-text token), else
+    its kind's."""
+    return getattr(tokenizer, "special_roles", None) or kind_of(tokenizer).special_tokens
+
+
 def tokenizer_special_ids(tokenizer) -> dict:
-    """{role: id} for the special tokens of this tokenizer's kind that its vocabulary holds."""
+    """{role: id} for the special tokens of this tokenizer that its vocabulary holds."""
     vocabulary = set(tokenizer.get_vocabulary())
     return {
         role: int(tokenizer.token_to_id(token))
-        for role, token in kind_of(tokenizer).special_tokens.items()
+        for role, token in special_roles(tokenizer).items()
         if token in vocabulary
     }
 
@@ -137,9 +167,8 @@ def save_tokenizer(tokenizer, directory) -> dict:
         "kind": kind.name,
         "files": kind.write(tokenizer, directory),
         "special_ids": tokenizer_special_ids(tokenizer),
+        "options": kind.options(tokenizer),
     }
-    if kind.name == "wordpiece":
-        record["lowercase"] = bool(tokenizer.lowercase)
     temporary = directory / f".{RECORD}.tmp"
     temporary.write_text(json.dumps(record, indent=2), encoding="utf-8")
     temporary.replace(directory / RECORD)
@@ -182,7 +211,7 @@ def end_of_text_id(tokenizer) -> int:
     """The id that ends generation for this tokenizer ([SEP], <|endoftext|> or </s>)."""
     ids = tokenizer_special_ids(tokenizer)
     if "end_of_text" not in ids:
-        token = kind_of(tokenizer).special_tokens["end_of_text"]
+        token = special_roles(tokenizer).get("end_of_text", "an end-of-text token")
         raise ValueError(
             f"the tokenizer's vocabulary lacks {token!r}, which ends generation; "
             f"add it to the vocabulary."
