@@ -6,8 +6,6 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide CUDA probing noise on CPU machines
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
 def _quickstart(args):

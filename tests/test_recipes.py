@@ -1,6 +1,7 @@
 """Run configs, the pretrain → finetune → export recipes, and the `kzoo` command."""
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -99,13 +100,15 @@ def test_cli_pretrain_finetune_evaluate_export(tmp_path, capsys):
     assert "accuracy" in capsys.readouterr().out
 
 
-def test_cli_resume_continues_a_run(tmp_path):
+def test_cli_resume_continues_a_run(tmp_path, capsys):
     config = _pretrain_yaml(tmp_path)
     assert main(["pretrain", "--config", str(config)]) == 0
     run = json.loads((tmp_path / "bert" / "run.json").read_text())
     run["training"]["steps"] = 9
     (tmp_path / "bert" / "run.json").write_text(json.dumps(run))
+    capsys.readouterr()
     assert main(["pretrain", "--resume", str(tmp_path / "bert")]) == 0
+    assert "resumed from step 6 of 9 (checkpoint " in capsys.readouterr().out
     from kzoo.training.checkpoints import checkpoint_steps
 
     assert checkpoint_steps(tmp_path / "bert" / "checkpoints")[-1] == 9
@@ -390,3 +393,19 @@ def test_validation_metrics_add_up(tmp_path):
     logs = task.evaluate(validation, return_dict=True, verbose=0)
     assert logs["loss"] == pytest.approx(logs["mlm_loss"] + logs["nsp_loss"], rel=1e-5)
     assert logs["mlm_perplexity"] == pytest.approx(math.exp(logs["mlm_loss"]), rel=1e-3)
+
+
+def test_a_classifier_that_predicts_one_class_is_named():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from kzoo.recipes.finetune_tasks import _warn_if_one_class
+
+    run = SimpleNamespace(data=SimpleNamespace(label_names=("negative", "positive")))
+    with pytest.warns(UserWarning, match=r"every validation prediction is class 'positive'.*"
+                                         r"class_weights.*learning_rate"):
+        _warn_if_one_class(np.array([1, 1, 1]), np.array([0, 1, 1]), run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_one_class(np.array([0, 1, 1]), np.array([0, 1, 1]), run)  # no warning

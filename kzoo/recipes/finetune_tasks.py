@@ -2,6 +2,8 @@
 carve a validation split, build the head, feed `fit`, and score held-out data with the task's
 standard metrics (computed on predictions, so F1, MCC, entity F1 and SQuAD EM/F1 are exact)."""
 
+import warnings
+
 import numpy as np
 
 from kzoo import data, text
@@ -71,11 +73,23 @@ class Classification(FinetuneTask):
 
     def metrics(self, model, examples, tokenizer, run):
         predicted = np.argmax(self.predict(model, examples, tokenizer, run), -1)
+        _warn_if_one_class(predicted, examples["label"], run)
         if len(run.data.label_names) == 2:
             return classification_metrics(examples["label"], predicted)
         per_class = [classification_metrics(examples["label"], predicted, positive=c)["f1"]
                      for c in range(len(run.data.label_names))]
         return {"accuracy": float(np.mean(predicted == examples["label"])), "macro_f1": float(np.mean(per_class))}
+
+
+def _warn_if_one_class(predicted, labels, run):
+    # A collapsed classifier scores the majority rate and looks like a weak model, not a failed one.
+    if len(set(labels.tolist())) > 1 and len(set(predicted.tolist())) == 1:
+        name = run.data.label_names[int(predicted[0])]
+        warnings.warn(
+            f"every validation prediction is class {name!r}: the classifier collapsed onto one "
+            f"class. Check training.class_weights (the classes' balance) and "
+            f"training.learning_rate (2e-5 to 1e-4 suits BERT-style fine-tuning), or train longer."
+        )
 
 
 class Regression(Classification):

@@ -27,6 +27,10 @@ def train(task, batches, run_dir, total_steps, checkpoint_every=100, keep=3, tok
     manager = checkpoint_manager(task, own_dir / "checkpoints", keep)
     with task_scope(task):  # restoring builds the optimizer's variables
         step = restore_latest(task, run_dir / "checkpoints")  # every worker resumes from the chief's checkpoint
+    if step and verbose:
+        done = " (the run is complete)" if step >= total_steps else ""
+        print(f"resumed from step {step} of {total_steps} "
+              f"(checkpoint {run_dir / 'checkpoints' / f'ckpt-{step}'}){done}", flush=True)
     if step >= total_steps:
         return keras.callbacks.History()
     guard = NaNGuard()
