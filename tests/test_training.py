@@ -170,3 +170,15 @@ def test_fused_adamw_steps_equal_keras_adamw():
     for reference, fused in zip(*results):  # steps are ~1e-2: 1e-6 allows rounding, not a wrong formula
         np.testing.assert_allclose(fused, reference, rtol=0, atol=1e-6)
         assert not np.allclose(fused, start[0] if fused.ndim == 2 else start[1], atol=1e-3)
+
+
+def test_the_matmul_peak_is_per_precision_and_only_rises(tmp_path, monkeypatch):
+    from kzoo.training import peak
+
+    monkeypatch.setenv("KZOO_CACHE_DIR", str(tmp_path))
+    fp32 = peak.matmul_peak_flops("float32", size=256)
+    assert 1e8 < fp32 < 1e14 and peak.matmul_peak_flops("bfloat16", size=256) > 1e8
+    monkeypatch.setattr(peak, "_measure", lambda *args: fp32 / 2)  # a measurement under load
+    assert peak.matmul_peak_flops("float32", size=256) == fp32  # the best one is kept
+    features = peak.cpu_features()
+    assert set(peak.FEATURES) <= set(features) and features["cores"] >= 1

@@ -64,10 +64,17 @@ def timed(fn, repeats):
     return (time.perf_counter() - start) / repeats
 
 
-def matmul_peak_gflops():
-    """Measured fp32 matmul peak of this machine (2048² × 2048² in TF), as kzoo's MFU scalar uses it."""
-    from kzoo.training.monitoring import matmul_peak_flops
-    return matmul_peak_flops() / 1e9
+def matmul_peak_gflops(dtype="float32"):
+    """Measured matmul peak of this machine in `dtype` (2048² × 2048² in TF, best of several
+    trials and of earlier runs), as kzoo's MFU scalar uses it."""
+    from kzoo.training.peak import matmul_peak_flops
+    return matmul_peak_flops(dtype) / 1e9
+
+
+def cpu_features():
+    """The CPU's model and the features that decide int8 / bf16 speed (AVX-512 VNNI/BF16, AMX)."""
+    from kzoo.training.peak import cpu_features as features
+    return features()
 
 
 def memory_read_gbps(gib=1, repeats=10):
@@ -399,14 +406,19 @@ def main():
         return
     import platform
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
-    for key, probe in (("fp32_matmul_peak_gflops", "matmul_peak_gflops"), ("memory_read_gbps", "memory_read_gbps")):
-        report["machine"][key] = round(json.loads(subprocess.run(
-            [sys.executable, "-c", f"import json, tools.bench as b; print(json.dumps(b.{probe}()))"],
-            capture_output=True, text=True, cwd=ROOT).stdout.strip().splitlines()[-1]), 1)
+    probes = (("fp32_matmul_peak_gflops", "matmul_peak_gflops()"),
+              ("bf16_matmul_peak_gflops", "matmul_peak_gflops('bfloat16')"),
+              ("memory_read_gbps", "memory_read_gbps()"), ("cpu", "cpu_features()"))
+    for key, probe in probes:  # each in a fresh process, as the cases run
+        value = json.loads(subprocess.run(
+            [sys.executable, "-c", f"import json, tools.bench as b; print(json.dumps(b.{probe}))"],
+            capture_output=True, text=True, cwd=ROOT).stdout.strip().splitlines()[-1])
+        report["machine"][key] = round(value, 1) if isinstance(value, float) else value
     for suite in (CASES if args.suite == "all" else [args.suite]):
         report[suite] = run_suite(suite, args.rounds)
-    peak = report["machine"]["fp32_matmul_peak_gflops"] * 1e9
-    for entry in report.get("train", {}).values():
+    for case, entry in report.get("train", {}).items():  # MFU against the precision that runs
+        precision = "bf16" if "bfloat16" in case else "fp32"
+        peak = report["machine"][f"{precision}_matmul_peak_gflops"] * 1e9
         for impl in ("kzoo", "keras_hub"):
             if "model_tflops_per_s" in entry.get(impl, {}):
                 entry[impl]["mfu"] = round(entry[impl]["model_tflops_per_s"] * 1e12 / peak, 3)

@@ -7,7 +7,8 @@ import keras
 
 from kzoo.training.checkpoints import CheckpointSaver, NaNGuard, checkpoint_manager, restore_latest
 from kzoo.training.distribution import strategy_of, task_scope, worker_dir
-from kzoo.training.monitoring import TrainingScalars, matmul_peak_flops
+from kzoo.training.monitoring import TrainingScalars
+from kzoo.training.peak import matmul_peak_flops
 
 
 def train(task, batches, run_dir, total_steps, checkpoint_every=100, keep=3, tokens_per_batch=None,
@@ -39,7 +40,7 @@ def train(task, batches, run_dir, total_steps, checkpoint_every=100, keep=3, tok
     if tokens_per_batch:
         callbacks.append(TrainingScalars(own_dir / "logs", tokens_per_batch, every=max(1, checkpoint_every // 5),
                                          flops_per_token=flops_per_token,
-                                         peak_flops=matmul_peak_flops() if flops_per_token else None))
+                                         peak_flops=_peak(task) if flops_per_token else None))
     history = task.fit(
         batches.skip(step), epochs=math.ceil(total_steps / checkpoint_every), initial_epoch=step // checkpoint_every,
         steps_per_epoch=checkpoint_every, callbacks=callbacks, verbose=verbose, validation_data=validation_data)
@@ -66,3 +67,10 @@ class _StopAtStep(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.epoch_start + batch + 1 >= self.total_steps:  # `batch`: the last step run, within the epoch
             self.model.stop_training = True
+
+
+def _peak(task) -> float:
+    # MFU is measured against the peak of the precision the products run in (mixed_bfloat16
+    # computes in bfloat16).
+    return matmul_peak_flops(keras.mixed_precision.dtype_policy().compute_dtype
+                             if task.dtype_policy is None else task.dtype_policy.compute_dtype)

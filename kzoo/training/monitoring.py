@@ -23,24 +23,14 @@ def training_flops_per_token(config, sequence_length, head_fraction=1.0) -> floa
     return 6 * layers + 6 * d * config.vocab_size * head_fraction
 
 
-def matmul_peak_flops(size=2048, repeats=10) -> float:
-    """This machine's measured float32 matmul throughput (FLOP/s), the denominator of MFU."""
-    a = tf.random.normal([size, size])
-    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, a)))
-    matmul().numpy()  # compile and warm up
-    start = time.perf_counter()
-    for _ in range(repeats):
-        matmul().numpy()
-    return 2 * size ** 3 * repeats / (time.perf_counter() - start)
-
-
 class TrainingScalars(keras.callbacks.Callback):
     """Writes `learning_rate`, `tokens_per_second`, `gradient_norm` (global, before clipping, with
     kzoo's optimizer) and, given the FLOPs, `mfu` (model FLOPs utilisation) to `log_dir/train`
     every `every` steps.
 
     `tokens_per_batch` is batch size × sequence length; `flops_per_token` comes from
-    `training_flops_per_token` and `peak_flops` from `matmul_peak_flops`.
+    `training_flops_per_token` and `peak_flops` from `kzoo.training.peak.matmul_peak_flops`
+    for the precision that runs.
     """
 
     def __init__(self, log_dir, tokens_per_batch, every=10, flops_per_token=None, peak_flops=None):
