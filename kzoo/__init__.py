@@ -19,9 +19,14 @@ __version__ = "0.1.0"
 # Attributes load on first use, so `kzoo --help` and the CLI's logging set-up
 # run before TensorFlow is imported.
 _EXPORTS = {
-    "ModelConfig": "kzoo.config", "PRESETS": "kzoo.config", "parameter_count": "kzoo.config",
-    "resolve_config": "kzoo.config", "Encoder": "kzoo.models", "Decoder": "kzoo.models",
-    "build_encoder": "kzoo.models", "build_decoder": "kzoo.models",
+    "ModelConfig": "kzoo.config",
+    "PRESETS": "kzoo.config",
+    "parameter_count": "kzoo.config",
+    "resolve_config": "kzoo.config",
+    "Encoder": "kzoo.models",
+    "Decoder": "kzoo.models",
+    "build_encoder": "kzoo.models",
+    "build_decoder": "kzoo.models",
 }
 __all__ = sorted(_EXPORTS)
 

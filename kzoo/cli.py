@@ -7,7 +7,6 @@ import os
 import sys
 
 
-
 def _quickstart(args):
     from kzoo.quickstart import run_quickstart
 

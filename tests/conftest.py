@@ -11,8 +11,16 @@ import pytest  # noqa: E402
 
 from kzoo.config import ModelConfig  # noqa: E402
 
-TINY = dict(vocab_size=97, hidden_size=16, num_layers=2, num_heads=4, intermediate_size=32,
-            max_positions=32, dropout=0.0, attention_dropout=0.0)
+TINY = dict(
+    vocab_size=97,
+    hidden_size=16,
+    num_layers=2,
+    num_heads=4,
+    intermediate_size=32,
+    max_positions=32,
+    dropout=0.0,
+    attention_dropout=0.0,
+)
 
 
 @pytest.fixture
@@ -22,8 +30,15 @@ def encoder_config():
 
 @pytest.fixture
 def decoder_config():
-    return ModelConfig(**TINY, stack="decoder", num_segments=0, activation="gelu_tanh",
-                       norm_placement="pre", norm_epsilon=1e-5, embedding_norm=False)
+    return ModelConfig(
+        **TINY,
+        stack="decoder",
+        num_segments=0,
+        activation="gelu_tanh",
+        norm_placement="pre",
+        norm_epsilon=1e-5,
+        embedding_norm=False,
+    )
 
 
 @pytest.fixture

@@ -22,14 +22,22 @@ def _one_error_line(capsys, command) -> str:
 @pytest.mark.parametrize(
     "raised, expected",
     [
-        (OSError(errno.ENOSPC, "No space left on device", "runs/x/ckpt-9.data"),
-         "runs/x/ckpt-9.data: the disk is full: free space"),
-        (IsADirectoryError(errno.EISDIR, "Is a directory", "corpus"),
-         "corpus: it is a directory where a file is expected"),
-        (PermissionError(errno.EACCES, "Permission denied", "/saved_models"),
-         "/saved_models: permission denied"),
-        (RuntimeError("boom\nsecond line"),
-         "unexpected RuntimeError: boom second line (rerun with --debug"),
+        (
+            OSError(errno.ENOSPC, "No space left on device", "runs/x/ckpt-9.data"),
+            "runs/x/ckpt-9.data: the disk is full: free space",
+        ),
+        (
+            IsADirectoryError(errno.EISDIR, "Is a directory", "corpus"),
+            "corpus: it is a directory where a file is expected",
+        ),
+        (
+            PermissionError(errno.EACCES, "Permission denied", "/saved_models"),
+            "/saved_models: permission denied",
+        ),
+        (
+            RuntimeError("boom\nsecond line"),
+            "unexpected RuntimeError: boom second line (rerun with --debug",
+        ),
     ],
 )
 def test_system_and_unexpected_errors_become_one_line(monkeypatch, capsys, raised, expected):

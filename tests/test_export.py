@@ -133,7 +133,9 @@ def test_classify_signature_takes_tf_examples_for_tf_servings_classify_api(
 ):
     assert _method_names(exported)["classify"] == "tensorflow/serving/classify"
     assert _method_names(exported)["serving_default"] == "tensorflow/serving/predict"
-    out = tf.saved_model.load(str(exported)).signatures["classify"](inputs=tf.constant(serialized_examples(text=TEXTS)))
+    out = tf.saved_model.load(str(exported)).signatures["classify"](
+        inputs=tf.constant(serialized_examples(text=TEXTS))
+    )
     np.testing.assert_allclose(
         out["scores"], _keras_probabilities(classifier, tokenizer, TEXTS), atol=1e-5
     )

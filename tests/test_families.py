@@ -45,8 +45,9 @@ def test_greedy_and_beam_ids_match_transformers(family):
     greedy = sample_or_greedy(lm.backbone, *_prompt(), GenerationConfig(max_new_tokens=10))
     np.testing.assert_array_equal(greedy, REF[f"{name}_greedy"])
     config = GenerationConfig(max_new_tokens=8, method="beam", num_beams=3, length_penalty=1.0)
-    np.testing.assert_array_equal(beam_search(lm.backbone, *_prompt(), config),
-                                  REF[f"{name}_beam"])
+    np.testing.assert_array_equal(
+        beam_search(lm.backbone, *_prompt(), config), REF[f"{name}_beam"]
+    )
 
 
 def test_the_compiled_generator_gives_the_reference_ids(family):
@@ -76,8 +77,10 @@ def test_a_classifier_on_a_llama_decoder_pools_the_last_real_token():
 
 
 def test_each_family_reads_its_components_from_config_json():
-    configs = {name: config_from_hf(json.loads((DATA / f"hf_tiny_{name}" / "config.json")
-                                               .read_text())) for name in FAMILIES}
+    configs = {
+        name: config_from_hf(json.loads((DATA / f"hf_tiny_{name}" / "config.json").read_text()))
+        for name in FAMILIES
+    }
     assert configs["llama"].rope_scaling == "llama3" and configs["llama"].kv_heads == 2
     assert (configs["qwen2"].qkv_bias, configs["qwen2"].output_bias) == (True, False)
     assert not configs["mistral"].tie_embeddings and configs["mistral"].feed_forward == "gated"
@@ -96,8 +99,9 @@ def test_cache_holds_only_key_value_heads_and_equals_the_full_pass(family):
     logits, _, cache = decoder.call_with_cache(ids[:, :4], padded, cache, 0)
     steps = [np.asarray(logits)]
     for position in (4, 5):
-        logits, _, cache = decoder.call_with_cache(ids[:, position:position + 1], padded,
-                                                   cache, position)
+        logits, _, cache = decoder.call_with_cache(
+            ids[:, position : position + 1], padded, cache, position
+        )
         steps.append(np.asarray(logits))
     real = mask.astype(bool)
     np.testing.assert_allclose(np.concatenate(steps, axis=1)[real], full[real], atol=1e-5)
@@ -114,8 +118,13 @@ def test_rotary_output_does_not_depend_on_left_padding():
 
 
 def test_rotary_scores_depend_only_on_the_distance_and_partial_rotary_keeps_the_rest():
-    config = ModelConfig(stack="decoder", hidden_size=32, num_heads=2,
-                         position_encoding="rotary", partial_rotary_factor=0.5)
+    config = ModelConfig(
+        stack="decoder",
+        hidden_size=32,
+        num_heads=2,
+        position_encoding="rotary",
+        partial_rotary_factor=0.5,
+    )
     speeds = rotary.inverse_frequencies(config)
     rng = np.random.default_rng(0)
     q, k = rng.normal(size=(2, 1, 1, 1, 16)).astype("float32")
@@ -127,13 +136,19 @@ def test_rotary_scores_depend_only_on_the_distance_and_partial_rotary_keeps_the_
 
     assert score(7, 3) == pytest.approx(score(24, 20), rel=1e-5)
     assert score(7, 3) != pytest.approx(score(7, 4), rel=1e-3)
-    np.testing.assert_array_equal(np.asarray(rotary.rotate(q, np.array([[5]]), speeds))[..., 8:],
-                                  q[..., 8:])
+    np.testing.assert_array_equal(
+        np.asarray(rotary.rotate(q, np.array([[5]]), speeds))[..., 8:], q[..., 8:]
+    )
 
 
 def test_llama3_scaling_slows_only_the_long_wavelengths():
-    base = ModelConfig(stack="decoder", hidden_size=256, num_heads=2,
-                       position_encoding="rotary", rope_theta=500000.0)
+    base = ModelConfig(
+        stack="decoder",
+        hidden_size=256,
+        num_heads=2,
+        position_encoding="rotary",
+        rope_theta=500000.0,
+    )
     scaled = base.replace(rope_scaling="llama3", rope_factor=32.0)
     plain, slowed = rotary.inverse_frequencies(base), rotary.inverse_frequencies(scaled)
     wavelengths = 2 * np.pi / plain
@@ -147,8 +162,10 @@ def test_export_to_transformers_format_round_trips(family, tmp_path):
     back, _ = load_huggingface(tmp_path, task="causal_lm")
     assert back.backbone.config == lm.backbone.config
     ids, mask = _prompt()
-    np.testing.assert_array_equal(np.asarray(back({"token_ids": ids, "padding_mask": mask})),
-                                  np.asarray(lm({"token_ids": ids, "padding_mask": mask})))
+    np.testing.assert_array_equal(
+        np.asarray(back({"token_ids": ids, "padding_mask": mask})),
+        np.asarray(lm({"token_ids": ids, "padding_mask": mask})),
+    )
 
 
 def _edited_checkpoint(tmp_path, name="llama", **changes):
@@ -160,17 +177,30 @@ def _edited_checkpoint(tmp_path, name="llama", **changes):
     return target
 
 
-@pytest.mark.parametrize("changes,message", [
-    (dict(rope_parameters={"rope_type": "yarn", "factor": 4.0, "rope_theta": 1e4}),
-     r"rope_scaling.rope_type='yarn' is not supported.*'default', 'linear', 'llama3'"),
-    (dict(model_type="mistral", sliding_window=4, use_sliding_window=True),
-     r"sliding_window=4 is not supported.*whole context"),
-    (dict(layer_types=["sliding_attention", "full_attention"]), r"layer_types=.*full_attention"),
-    (dict(hidden_act="gelu_fast"), r"activation 'gelu_fast' has no kzoo equivalent"),
-    (dict(model_type="falcon"), r"model_type 'falcon' is not supported.*'llama'"),
-    (dict(num_key_value_heads=1), r"'model.layers.0.self_attn.q_proj.weight' has shape .*"
-                                  r"|'model.layers.0.self_attn.k_proj.weight' has shape"),
-])
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        (
+            dict(rope_parameters={"rope_type": "yarn", "factor": 4.0, "rope_theta": 1e4}),
+            r"rope_scaling.rope_type='yarn' is not supported.*'default', 'linear', 'llama3'",
+        ),
+        (
+            dict(model_type="mistral", sliding_window=4, use_sliding_window=True),
+            r"sliding_window=4 is not supported.*whole context",
+        ),
+        (
+            dict(layer_types=["sliding_attention", "full_attention"]),
+            r"layer_types=.*full_attention",
+        ),
+        (dict(hidden_act="gelu_fast"), r"activation 'gelu_fast' has no kzoo equivalent"),
+        (dict(model_type="falcon"), r"model_type 'falcon' is not supported.*'llama'"),
+        (
+            dict(num_key_value_heads=1),
+            r"'model.layers.0.self_attn.q_proj.weight' has shape .*"
+            r"|'model.layers.0.self_attn.k_proj.weight' has shape",
+        ),
+    ],
+)
 def test_unsupported_or_mismatched_config_fields_are_refused_by_name(tmp_path, changes, message):
     with pytest.raises(ValueError, match=message):
         load_huggingface(_edited_checkpoint(tmp_path, **changes))
@@ -188,8 +218,9 @@ def test_a_missing_shard_and_integer_weights_are_refused(tmp_path):
     target = _edited_checkpoint(tmp_path, "llama")
     tensors = read_safetensors(target / "model.safetensors")
     tensors["model.norm.weight"] = np.ones(32, np.int8)
-    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()},
-              str(target / "model.safetensors"))
+    save_file(
+        {k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(target / "model.safetensors")
+    )
     with pytest.raises(ValueError, match="'model.norm.weight' holds int8 values"):
         load_huggingface(target)
 
@@ -197,7 +228,7 @@ def test_a_missing_shard_and_integer_weights_are_refused(tmp_path):
 def test_a_truncated_safetensors_file_is_named(tmp_path):
     target = _edited_checkpoint(tmp_path, "llama")
     data = (target / "model.safetensors").read_bytes()
-    (target / "model.safetensors").write_bytes(data[:len(data) // 2])
+    (target / "model.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="model.safetensors: tensor .* runs past the end"):
         load_huggingface(target)
 
@@ -210,9 +241,11 @@ def test_legacy_keras_files_load_with_equal_outputs():
     assert lm.backbone.config.stack == "decoder" and not lm.backbone.config.embedding_norm
     np.testing.assert_array_equal(
         np.asarray(classifier({"token_ids": ids, "segment_ids": 0 * ids, "padding_mask": mask})),
-        reference["classifier"])
-    np.testing.assert_array_equal(np.asarray(lm({"token_ids": ids, "padding_mask": mask})),
-                                  reference["causal_lm"])
+        reference["classifier"],
+    )
+    np.testing.assert_array_equal(
+        np.asarray(lm({"token_ids": ids, "padding_mask": mask})), reference["causal_lm"]
+    )
 
 
 def _checkpoint_tokenizer(kind, directory):
@@ -234,8 +267,9 @@ def _checkpoint_tokenizer(kind, directory):
     "kind,end",
     [("bpe", "<|endoftext|>"), ("tokenizer.json", "<|endoftext|>"), ("sentencepiece", "</s>")],
 )
-def test_a_converted_decoder_generates_and_exports_with_its_own_tokenizer(tmp_path, capsys,
-                                                                           kind, end):
+def test_a_converted_decoder_generates_and_exports_with_its_own_tokenizer(
+    tmp_path, capsys, kind, end
+):
     """convert → generate → export on a Llama-style checkpoint with a byte-level BPE or a
     SentencePiece model: the run records its tokenizer, so nothing falls back to WordPiece."""
     from kzoo import cli
@@ -250,24 +284,45 @@ def test_a_converted_decoder_generates_and_exports_with_its_own_tokenizer(tmp_pa
     run = tmp_path / "run"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the BPE's GPT-2 split, said for a Llama checkpoint
-        assert cli.main(["convert", str(checkpoint), "--output", str(run), "--task",
-                         "causal_lm"]) == 0
+        assert (
+            cli.main(["convert", str(checkpoint), "--output", str(run), "--task", "causal_lm"])
+            == 0
+        )
     record = json.loads((run / "tokenizer.kzoo.json").read_text())
     tokenizer = load_tokenizer(run)
     assert record["kind"] == {"tokenizer.json": "bpe"}.get(kind, kind)
     assert record["special_ids"]["end_of_text"] == tokenizer.token_to_id(end)
     capsys.readouterr()
-    assert cli.main(["generate", "--model", str(run), "--prompt", "The game",
-                     "--max-new-tokens", "4"]) == 0
+    assert (
+        cli.main(
+            ["generate", "--model", str(run), "--prompt", "The game", "--max-new-tokens", "4"]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.startswith("The game")
-    assert cli.main(["export", str(run), "--saved-models", str(tmp_path / "models"),
-                     "--name", "llama"]) == 0
+    assert (
+        cli.main(
+            ["export", str(run), "--saved-models", str(tmp_path / "models"), "--name", "llama"]
+        )
+        == 0
+    )
     version = tmp_path / "models" / "llama" / "1"
     exported = load_tokenizer(version / "assets")
     assert exported.get_vocabulary() == tokenizer.get_vocabulary()
-    request = dict(prompt=["The game"], max_new_tokens=4, method="greedy", temperature=1.0,
-                   top_k=0, top_p=1.0, seed=0)
+    request = dict(
+        prompt=["The game"],
+        max_new_tokens=4,
+        method="greedy",
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        seed=0,
+    )
     served = predict_in_fresh_process(version, request)
-    in_process = lm.generate(["The game"], tokenizer, max_new_tokens=4,
-                             end_token_id=record["special_ids"]["end_of_text"])
+    in_process = lm.generate(
+        ["The game"],
+        tokenizer,
+        max_new_tokens=4,
+        end_token_id=record["special_ids"]["end_of_text"],
+    )
     assert "The game" + served["text"][0] == in_process[0]  # the export returns the new text

@@ -288,10 +288,18 @@ def test_text_is_valid_utf8_in_process_streamed_and_served(tmp_path):
     expected = "ab" + "\ufffd" * 4
     assert generator(["ab"], max_new_tokens=4) == [expected]
     assert "".join(generator.stream("ab", max_new_tokens=4)) == expected[2:]
-    version = export_saved_model(lm, tokenizer, tmp_path / "lm", sequence_length=8,
-                                 end_token_id=256)
-    request = dict(prompt=["ab"], max_new_tokens=4, method="greedy", temperature=1.0,
-                   top_k=0, top_p=1.0, seed=0)
+    version = export_saved_model(
+        lm, tokenizer, tmp_path / "lm", sequence_length=8, end_token_id=256
+    )
+    request = dict(
+        prompt=["ab"],
+        max_new_tokens=4,
+        method="greedy",
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        seed=0,
+    )
     assert predict_in_fresh_process(version, request)["text"] == [expected[2:]]
 
 
@@ -299,8 +307,14 @@ def test_text_is_valid_utf8_in_process_streamed_and_served(tmp_path):
 def test_all_returned_beams_and_their_scores_equal_transformers(gpt2, setting):
     reference = np.load(DATA / "reference_beams.npz")
     end = int(reference["end_token"]) if setting == "end" else None
-    config = GenerationConfig(max_new_tokens=8, method="beam", num_beams=4,
-                              num_return_sequences=3, end_token_id=end, pad_token_id=0)
+    config = GenerationConfig(
+        max_new_tokens=8,
+        method="beam",
+        num_beams=4,
+        num_return_sequences=3,
+        end_token_id=end,
+        pad_token_id=0,
+    )
     prompt, mask = (reference[k].astype("int32") for k in ("prompt", "mask"))
     beams = beam_hypotheses(gpt2, prompt, mask, config)
     sequences, scores = reference[f"{setting}_sequences"], reference[f"{setting}_scores"]

@@ -382,11 +382,20 @@ def test_validation_metrics_add_up(tmp_path):
         run_tokenizer,
     )
 
-    run = run_config_from_dict({
-        "model": {"preset": "bert_tiny", "overrides": {"num_layers": 1}},
-        "data": {"task": "mlm_nsp", "files": [str(DATA / "wikitext2_sample.txt")],
-                 "vocab_size": 500, "sequence_length": 32, "max_predictions": 5},
-        "training": {"batch_size": 8}, "run_dir": str(tmp_path)})
+    run = run_config_from_dict(
+        {
+            "model": {"preset": "bert_tiny", "overrides": {"num_layers": 1}},
+            "data": {
+                "task": "mlm_nsp",
+                "files": [str(DATA / "wikitext2_sample.txt")],
+                "vocab_size": 500,
+                "sequence_length": 32,
+                "max_predictions": 5,
+            },
+            "training": {"batch_size": 8},
+            "run_dir": str(tmp_path),
+        }
+    )
     tokenizer = run_tokenizer(run, tmp_path)
     task = build_pretraining_task(run, tokenizer.vocabulary_size())
     task.compile(optimizer=_optimizer(run.training))
@@ -405,8 +414,11 @@ def test_a_classifier_that_predicts_one_class_is_named():
     from kzoo.recipes.finetune_tasks import _warn_if_one_class
 
     run = SimpleNamespace(data=SimpleNamespace(label_names=("negative", "positive")))
-    with pytest.warns(UserWarning, match=r"every validation prediction is class 'positive'.*"
-                                         r"class_weights.*learning_rate"):
+    with pytest.warns(
+        UserWarning,
+        match=r"every validation prediction is class 'positive'.*"
+        r"class_weights.*learning_rate",
+    ):
         _warn_if_one_class(np.array([1, 1, 1]), np.array([0, 1, 1]), run)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -190,6 +190,9 @@ def test_a_damaged_model_without_checkpoints_names_the_fix(tmp_path):
     from kzoo.recipes import load_run
 
     (tmp_path / "model.keras").write_bytes(b"PK\x03\x04" + bytes(100))
-    with pytest.raises(ValueError, match=r"model.keras: the file is missing or damaged.*"
-                                         r"no pretraining checkpoints to rebuild it from"):
+    with pytest.raises(
+        ValueError,
+        match=r"model.keras: the file is missing or damaged.*"
+        r"no pretraining checkpoints to rebuild it from",
+    ):
         load_run(tmp_path)

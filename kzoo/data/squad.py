@@ -70,10 +70,15 @@ def _question(path, index, context, qa) -> dict:
 
 def context_words(context):
     """Words as BERT's basic tokenizer splits them, with their character spans."""
-    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(unicodedata.normalize("NFC", context))]
+    return [
+        (m.group(), m.start(), m.end())
+        for m in _WORD.finditer(unicodedata.normalize("NFC", context))
+    ]
 
 
-def make_windows(examples, tokenizer, sequence_length=384, doc_stride=128, max_question_length=64) -> dict:
+def make_windows(
+    examples, tokenizer, sequence_length=384, doc_stride=128, max_question_length=64
+) -> dict:
     """`[CLS] question [SEP] context window [SEP]` windows, sliding by `doc_stride` tokens.
 
     Each window has `start_positions`/`end_positions` of the first answer (0 = [CLS] when the
@@ -86,11 +91,15 @@ def make_windows(examples, tokenizer, sequence_length=384, doc_stride=128, max_q
         question = _ids(tokenizer, [example["question"]])[0][:max_question_length]
         words = context_words(example["context"])
         pieces = _ids(tokenizer, [w for w, _, _ in words]) if words else []
-        tokens = [(p, start, end) for (_, start, end), word_pieces in zip(words, pieces) for p in word_pieces]
+        tokens = [
+            (p, start, end)
+            for (_, start, end), word_pieces in zip(words, pieces)
+            for p in word_pieces
+        ]
         answer = _answer_tokens(tokens, example["answer_starts"][0], len(example["answers"][0]))
         budget = sequence_length - len(question) - 3
         for offset in range(0, max(len(tokens) - budget, 0) + doc_stride, doc_stride):
-            window = tokens[offset:offset + budget]
+            window = tokens[offset : offset + budget]
             rows.append(_pack(cls, sep, question, window, offset, answer, index, sequence_length))
             if offset + budget >= len(tokens):
                 break
@@ -104,19 +113,26 @@ def _ids(tokenizer, texts):
 
 def _answer_tokens(tokens, answer_start, answer_length):
     answer_end = answer_start + answer_length
-    inside = [i for i, (_, start, end) in enumerate(tokens) if start < answer_end and end > answer_start]
+    inside = [
+        i for i, (_, start, end) in enumerate(tokens) if start < answer_end and end > answer_start
+    ]
     return (inside[0], inside[-1]) if inside else None
 
 
 def _pack(cls, sep, question, window, offset, answer, index, length):
     ids = [cls, *question, sep, *(t for t, _, _ in window), sep]
     context_start = len(question) + 2
-    row = {"token_ids": np.zeros(length, np.int32), "segment_ids": np.zeros(length, np.int32),
-           "padding_mask": np.zeros(length, np.int32), "char_starts": np.full(length, -1, np.int32),
-           "char_ends": np.full(length, -1, np.int32), "example_index": index}
-    row["token_ids"][:len(ids)] = ids
-    row["padding_mask"][:len(ids)] = 1
-    row["segment_ids"][context_start:len(ids)] = 1
+    row = {
+        "token_ids": np.zeros(length, np.int32),
+        "segment_ids": np.zeros(length, np.int32),
+        "padding_mask": np.zeros(length, np.int32),
+        "char_starts": np.full(length, -1, np.int32),
+        "char_ends": np.full(length, -1, np.int32),
+        "example_index": index,
+    }
+    row["token_ids"][: len(ids)] = ids
+    row["padding_mask"][: len(ids)] = 1
+    row["segment_ids"][context_start : len(ids)] = 1
     for i, (_, start, end) in enumerate(window):
         row["char_starts"][context_start + i], row["char_ends"][context_start + i] = start, end
     inside = answer is not None and offset <= answer[0] and answer[1] < offset + len(window)
@@ -126,7 +142,9 @@ def _pack(cls, sep, question, window, offset, answer, index, length):
     return row
 
 
-def best_spans(start_logits, end_logits, windows, examples, n_best=20, max_answer_length=30) -> list[str]:
+def best_spans(
+    start_logits, end_logits, windows, examples, n_best=20, max_answer_length=30
+) -> list[str]:
     """The highest-scoring valid span (start ≤ end, inside the context, at most `max_answer_length`
     tokens) over all windows of each example, as text cut from the context by character offsets."""
     best = {}
@@ -135,11 +153,22 @@ def best_spans(start_logits, end_logits, windows, examples, n_best=20, max_answe
         ends = np.argsort(end_logits[row])[::-1][:n_best]
         for s in starts:
             for e in ends:
-                if windows["char_starts"][row, s] < 0 or windows["char_ends"][row, e] < 0 or e < s \
-                        or e - s + 1 > max_answer_length:
+                if (
+                    windows["char_starts"][row, s] < 0
+                    or windows["char_ends"][row, e] < 0
+                    or e < s
+                    or e - s + 1 > max_answer_length
+                ):
                     continue
                 score = start_logits[row, s] + end_logits[row, e]
                 example = int(windows["example_index"][row])
                 if example not in best or score > best[example][0]:
-                    best[example] = (score, windows["char_starts"][row, s], windows["char_ends"][row, e])
-    return [examples[i]["context"][best[i][1]:best[i][2]] if i in best else "" for i in range(len(examples))]
+                    best[example] = (
+                        score,
+                        windows["char_starts"][row, s],
+                        windows["char_ends"][row, e],
+                    )
+    return [
+        examples[i]["context"][best[i][1] : best[i][2]] if i in best else ""
+        for i in range(len(examples))
+    ]

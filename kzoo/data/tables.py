@@ -13,22 +13,32 @@ def read_table(path, columns) -> dict[str, list[str]]:
     path = Path(path)
     text = read_text(path)
     if path.suffix in (".jsonl", ".json"):
-        rows = [_json_row(path, number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        rows = [
+            _json_row(path, number, line)
+            for number, line in enumerate(text.splitlines(), 1)
+            if line.strip()
+        ]
         first_data_line = 1
     else:
         rows = _csv_rows(path, text)
         first_data_line = 2
     if not rows:
-        raise ValueError(f"{path}: no data rows; the file needs a header line and at least one row.")
+        raise ValueError(
+            f"{path}: no data rows; the file needs a header line and at least one row."
+        )
     missing = [c for c in columns if c not in rows[0]]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; the file has {sorted(rows[0])}. "
-                         f"Name the right columns in the reader arguments.")
+        raise ValueError(
+            f"{path}: missing column(s) {missing}; the file has {sorted(rows[0])}. "
+            f"Name the right columns in the reader arguments."
+        )
     for number, row in enumerate(rows, first_data_line):
         for column in columns:
             if row.get(column) is None:
-                raise ValueError(f"{path}, line {number}: no value for column {column!r}; "
-                                 f"every row needs all of {list(columns)}.")
+                raise ValueError(
+                    f"{path}, line {number}: no value for column {column!r}; "
+                    f"every row needs all of {list(columns)}."
+                )
     return {c: [row[c] for row in rows] for c in columns}
 
 
@@ -45,11 +55,15 @@ def _json_row(path, number, line):
     try:
         row = json.loads(line)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}, line {number}: not valid JSON ({error.msg}); "
-                         f"JSONL needs one JSON object per line.") from None
+        raise ValueError(
+            f"{path}, line {number}: not valid JSON ({error.msg}); "
+            f"JSONL needs one JSON object per line."
+        ) from None
     if not isinstance(row, dict):
-        raise ValueError(f"{path}, line {number}: a JSON {type(row).__name__}, not an object; "
-                         f'JSONL needs one object per line, e.g. {{"sentence": "...", "label": 1}}.')
+        raise ValueError(
+            f"{path}, line {number}: a JSON {type(row).__name__}, not an object; "
+            f'JSONL needs one object per line, e.g. {{"sentence": "...", "label": 1}}.'
+        )
     return row
 
 
@@ -58,6 +72,8 @@ def label_ids(path, values, label_names) -> list[int]:
     index = {name: i for i, name in enumerate(label_names)}
     for number, value in enumerate(values, 2):
         if value not in index:
-            raise ValueError(f"{path}, row {number}: label {value!r} is not in the label set "
-                             f"{list(label_names)}; fix the row or pass the full label set.")
+            raise ValueError(
+                f"{path}, row {number}: label {value!r} is not in the label set "
+                f"{list(label_names)}; fix the row or pass the full label set."
+            )
     return [index[v] for v in values]

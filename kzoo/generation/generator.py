@@ -65,9 +65,11 @@ class Generator:
         # The graph path gives the detokenized bytes; keras_hub's eager path decodes them with
         # errors="ignore", which drops a character cut in two. kzoo decodes with U+FFFD for
         # each invalid or cut sequence, as the SavedModel generator does (`clean_text`).
-        self._detokenize = tf.function(
-            lambda ids: tokenizer.detokenize(ids), input_signature=[RAGGED_IDS]
-        ) if tokenizer else None
+        self._detokenize = (
+            tf.function(lambda ids: tokenizer.detokenize(ids), input_signature=[RAGGED_IDS])
+            if tokenizer
+            else None
+        )
 
     def config(self, **options) -> GenerationConfig:
         return GenerationConfig(**{**self.defaults, **options})

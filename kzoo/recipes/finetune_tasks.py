@@ -24,8 +24,10 @@ def _class_weight(weights: dict, label_names) -> dict | None:
     weights = {int(k): float(v) for k, v in weights.items()}
     unknown = sorted(set(weights) - set(range(len(label_names))))
     if unknown:
-        raise ValueError(f"training.class_weights names label indices {unknown}, but data.label_names "
-                         f"{list(label_names)} has indices 0..{len(label_names) - 1}.")
+        raise ValueError(
+            f"training.class_weights names label indices {unknown}, but data.label_names "
+            f"{list(label_names)} has indices 0..{len(label_names) - 1}."
+        )
     return weights or None
 
 
@@ -40,8 +42,10 @@ class FinetuneTask:
     def class_weight(self, run):
         """`fit`'s class_weight; only classification has classes to weight."""
         if run.training.class_weights:
-            raise ValueError(f"training.class_weights applies to data.task classification, not {run.data.task!r}; "
-                             f"remove it from the run config.")
+            raise ValueError(
+                f"training.class_weights applies to data.task classification, not {run.data.task!r}; "
+                f"remove it from the run config."
+            )
         return None
 
 
@@ -51,24 +55,41 @@ class Classification(FinetuneTask):
     regression = False
 
     def read(self, path, d):
-        return data.read_classification(path, d.text_column, d.pair_column, d.label_column, d.label_names,
-                                        regression=self.regression)
+        return data.read_classification(
+            path,
+            d.text_column,
+            d.pair_column,
+            d.label_column,
+            d.label_names,
+            regression=self.regression,
+        )
 
     def head(self, backbone, run):
         names = list(run.data.label_names)
-        return Classifier(backbone, num_classes=len(names), label_names=names, dropout=run.training.head_dropout)
+        return Classifier(
+            backbone, num_classes=len(names), label_names=names, dropout=run.training.head_dropout
+        )
 
     def fit_inputs(self, model, examples, tokenizer, run):
         encode = text.TextPairEncoder(tokenizer, run.data.sequence_length)
-        return {"x": data.classification_batches(examples, encode, run.training.batch_size, seed=run.training.seed,
-                                                 input_names=list(model.input))}
+        return {
+            "x": data.classification_batches(
+                examples,
+                encode,
+                run.training.batch_size,
+                seed=run.training.seed,
+                input_names=list(model.input),
+            )
+        }
 
     def class_weight(self, run):
         return _class_weight(run.training.class_weights, run.data.label_names)
 
     def predict(self, model, examples, tokenizer, run):
         encode = text.TextPairEncoder(tokenizer, run.data.sequence_length)
-        batches = data.classification_batches(examples, encode, 128, shuffle=False, input_names=list(model.input))
+        batches = data.classification_batches(
+            examples, encode, 128, shuffle=False, input_names=list(model.input)
+        )
         return model.predict(batches, verbose=0)
 
     def metrics(self, model, examples, tokenizer, run):
@@ -76,13 +97,18 @@ class Classification(FinetuneTask):
         _warn_if_one_class(predicted, examples["label"], run)
         if len(run.data.label_names) == 2:
             return classification_metrics(examples["label"], predicted)
-        per_class = [classification_metrics(examples["label"], predicted, positive=c)["f1"]
-                     for c in range(len(run.data.label_names))]
-        return {"accuracy": float(np.mean(predicted == examples["label"])), "macro_f1": float(np.mean(per_class))}
+        per_class = [
+            classification_metrics(examples["label"], predicted, positive=c)["f1"]
+            for c in range(len(run.data.label_names))
+        ]
+        return {
+            "accuracy": float(np.mean(predicted == examples["label"])),
+            "macro_f1": float(np.mean(per_class)),
+        }
 
 
 def _warn_if_one_class(predicted, labels, run):
-    # A collapsed classifier scores the majority rate and looks like a weak model, not a failed one.
+    # A collapsed classifier scores the majority rate: it looks weak, not failed.
     if len(set(labels.tolist())) > 1 and len(set(predicted.tolist())) == 1:
         name = run.data.label_names[int(predicted[0])]
         warnings.warn(
@@ -102,7 +128,9 @@ class Regression(Classification):
         return Classifier(backbone, num_classes=1, dropout=run.training.head_dropout)
 
     def metrics(self, model, examples, tokenizer, run):
-        return correlation_metrics(examples["label"], self.predict(model, examples, tokenizer, run)[:, 0])
+        return correlation_metrics(
+            examples["label"], self.predict(model, examples, tokenizer, run)[:, 0]
+        )
 
 
 class NamedEntities(FinetuneTask):
@@ -116,16 +144,28 @@ class NamedEntities(FinetuneTask):
         return TokenClassifier(backbone, CONLL_LABELS, dropout=run.training.head_dropout)
 
     def fit_inputs(self, model, examples, tokenizer, run):
-        arrays = align_labels(examples["words"], examples["tags"], tokenizer, run.data.sequence_length)
-        return {"x": _inputs(arrays, model), "y": arrays["labels"], "sample_weight": arrays["label_weights"],
-                "batch_size": run.training.batch_size}
+        arrays = align_labels(
+            examples["words"], examples["tags"], tokenizer, run.data.sequence_length
+        )
+        return {
+            "x": _inputs(arrays, model),
+            "y": arrays["labels"],
+            "sample_weight": arrays["label_weights"],
+            "batch_size": run.training.batch_size,
+        }
 
     def metrics(self, model, examples, tokenizer, run):
-        arrays = align_labels(examples["words"], examples["tags"], tokenizer, run.data.sequence_length)
+        arrays = align_labels(
+            examples["words"], examples["tags"], tokenizer, run.data.sequence_length
+        )
         predicted = np.argmax(model.predict(_inputs(arrays, model), batch_size=128, verbose=0), -1)
         predicted_tags = []
         for row, tags in enumerate(examples["tags"]):  # words cut off by the length count as "O"
-            words = {int(w): CONLL_LABELS[p] for w, p in zip(arrays["word_index"][row], predicted[row]) if w >= 0}
+            words = {
+                int(w): CONLL_LABELS[p]
+                for w, p in zip(arrays["word_index"][row], predicted[row])
+                if w >= 0
+            }
             predicted_tags.append([words.get(w, "O") for w in range(len(tags))])
         return entity_f1(examples["tags"], predicted_tags)
 
@@ -142,8 +182,10 @@ class ExtractiveQA(FinetuneTask):
         """The last articles: a deterministic split by text, so `seed` is not used."""
         articles = sorted({e["article"] for e in examples})
         first_held_out = articles[-max(1, round(len(articles) * fraction))]
-        return ([e for e in examples if e["article"] < first_held_out],
-                [e for e in examples if e["article"] >= first_held_out])
+        return (
+            [e for e in examples if e["article"] < first_held_out],
+            [e for e in examples if e["article"] >= first_held_out],
+        )
 
     def head(self, backbone, run):
         return SpanQA(backbone)
@@ -153,8 +195,11 @@ class ExtractiveQA(FinetuneTask):
 
     def fit_inputs(self, model, examples, tokenizer, run):
         windows = self._windows(examples, tokenizer, run)
-        return {"x": _inputs(windows, model), "y": {"start": windows["start_positions"], "end": windows["end_positions"]},
-                "batch_size": run.training.batch_size}
+        return {
+            "x": _inputs(windows, model),
+            "y": {"start": windows["start_positions"], "end": windows["end_positions"]},
+            "batch_size": run.training.batch_size,
+        }
 
     def metrics(self, model, examples, tokenizer, run):
         windows = self._windows(examples, tokenizer, run)
@@ -164,5 +209,9 @@ class ExtractiveQA(FinetuneTask):
         return {"exact_match": float(scores[:, 0].mean()), "f1": float(scores[:, 1].mean())}
 
 
-FINETUNE_TASKS = {"classification": Classification(), "regression": Regression(), "ner": NamedEntities(),
-                  "qa": ExtractiveQA()}
+FINETUNE_TASKS = {
+    "classification": Classification(),
+    "regression": Regression(),
+    "ner": NamedEntities(),
+    "qa": ExtractiveQA(),
+}

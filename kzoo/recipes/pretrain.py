@@ -208,6 +208,7 @@ def rebuild_model_file(run_dir):
         task.compile(optimizer=_optimizer(run.training))
         step = restore_latest(task, run_dir / "checkpoints")
         save_model_file(task, run_dir)
-    warnings.warn(f"{damaged} was missing or damaged; rebuilt it from the checkpoint of step "
-                  f"{step}.")
+    warnings.warn(
+        f"{damaged} was missing or damaged; rebuilt it from the checkpoint of step {step}."
+    )
     return task

@@ -43,8 +43,10 @@ def read_bpe_vocabulary(path) -> dict:
     if not isinstance(vocabulary, dict) or not all(
         isinstance(i, int) for i in vocabulary.values()
     ):
-        raise ValueError(f"{path}: not a JSON object of token → integer id; pass GPT-2's "
-                         f"vocab.json (or a tokenizer.json).")
+        raise ValueError(
+            f"{path}: not a JSON object of token → integer id; pass GPT-2's "
+            f"vocab.json (or a tokenizer.json)."
+        )
     return vocabulary
 
 
@@ -68,7 +70,11 @@ def byte_symbols() -> list[str]:
 
     Written here because keras_hub keeps its copy private.
     """
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     others = iter(range(256, 512))
     return [chr(b) if b in printable else chr(next(others)) for b in range(256)]
 
@@ -88,21 +94,29 @@ def learn_bpe(paths, vocabulary_size, output_dir=None, special_tokens=(END_OF_TE
     """
     minimum = 256 + len(special_tokens)
     if vocabulary_size <= minimum:
-        raise ValueError(f"vocabulary_size={vocabulary_size} leaves no room for merges: the 256 byte symbols "
-                         f"and {len(special_tokens)} special tokens already take {minimum}.")
+        raise ValueError(
+            f"vocabulary_size={vocabulary_size} leaves no room for merges: the 256 byte symbols "
+            f"and {len(special_tokens)} special tokens already take {minimum}."
+        )
     symbols = byte_symbols()
     pieces = Counter()
     for path in [paths] if isinstance(paths, (str, Path)) else paths:
         pieces.update(GPT2_SPLIT.findall(read_text(path)))
     words = [[symbols[b] for b in piece.encode("utf-8")] for piece in pieces]
     merges = _merge_pairs(words, list(pieces.values()), vocabulary_size - minimum)
-    vocabulary = {token: i for i, token in enumerate([*symbols, *("".join(m) for m in merges), *special_tokens])}
+    vocabulary = {
+        token: i
+        for i, token in enumerate([*symbols, *("".join(m) for m in merges), *special_tokens])
+    }
     if output_dir is not None:
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "vocab.json").write_text(json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8")
+        (output_dir / "vocab.json").write_text(
+            json.dumps(vocabulary, ensure_ascii=False), encoding="utf-8"
+        )
         (output_dir / "merges.txt").write_text(
-            "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
+            "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8"
+        )
     return vocabulary, [f"{a} {b}" for a, b in merges]
 
 

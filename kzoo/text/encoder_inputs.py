@@ -18,14 +18,25 @@ class TextPairEncoder:
         self.sequence_length = sequence_length
         self.pad_id = tokenizer.token_to_id("[PAD]")
         self.packer = MultiSegmentPacker(
-            sequence_length, start_value=tokenizer.token_to_id("[CLS]"),
-            end_value=tokenizer.token_to_id("[SEP]"), pad_value=self.pad_id, truncate="round_robin")
+            sequence_length,
+            start_value=tokenizer.token_to_id("[CLS]"),
+            end_value=tokenizer.token_to_id("[SEP]"),
+            pad_value=self.pad_id,
+            truncate="round_robin",
+        )
 
     def __call__(self, text, pair=None) -> dict:
-        segments = (self.tokenizer(text),) if pair is None else (self.tokenizer(text), self.tokenizer(pair))
+        segments = (
+            (self.tokenizer(text),)
+            if pair is None
+            else (self.tokenizer(text), self.tokenizer(pair))
+        )
         token_ids, segment_ids = self.packer(segments)
-        return {"token_ids": token_ids, "segment_ids": segment_ids,
-                "padding_mask": packed_padding_mask(segments, self.sequence_length)}
+        return {
+            "token_ids": token_ids,
+            "segment_ids": segment_ids,
+            "padding_mask": packed_padding_mask(segments, self.sequence_length),
+        }
 
 
 def packed_padding_mask(segments, sequence_length) -> tf.Tensor:

@@ -24,13 +24,23 @@ def load_tokenizer_json(path, end_of_text=None, sequence_length=None) -> ByteLev
     path = Path(path)
     spec = _read(path)
     model = spec.get("model") or {}
-    _refuse(path, "model.type", model.get("type"), "BPE (WordPiece: vocab.txt; Unigram: "
-            "tokenizer.model)", model.get("type") == "BPE")
+    _refuse(
+        path,
+        "model.type",
+        model.get("type"),
+        "BPE (WordPiece: vocab.txt; Unigram: tokenizer.model)",
+        model.get("type") == "BPE",
+    )
     for key in ("byte_fallback", "dropout", "continuing_subword_prefix", "end_of_word_suffix"):
         _refuse(path, f"model.{key}", model.get(key), "unset", not model.get(key))
     normalizer = (spec.get("normalizer") or {}).get("type")
-    _refuse(path, "normalizer.type", normalizer, f"one of {list(_NORMALIZERS)}",
-            normalizer in _NORMALIZERS)
+    _refuse(
+        path,
+        "normalizer.type",
+        normalizer,
+        f"one of {list(_NORMALIZERS)}",
+        normalizer in _NORMALIZERS,
+    )
     vocabulary = dict(model["vocab"])
     specials = [t["content"] for t in spec.get("added_tokens", []) if t.get("special")]
     for token in spec.get("added_tokens", []):
@@ -60,8 +70,13 @@ def _pre_tokenizer(path, spec) -> str:
     """GPT-2's ByteLevel(use_regex) or Sequence[Split(regex), ByteLevel(no regex)]."""
     spec = spec or {}
     if spec.get("type") == "ByteLevel" and spec.get("use_regex", True):
-        _refuse(path, "pre_tokenizer.add_prefix_space", spec.get("add_prefix_space"), "false",
-                not spec.get("add_prefix_space"))
+        _refuse(
+            path,
+            "pre_tokenizer.add_prefix_space",
+            spec.get("add_prefix_space"),
+            "false",
+            not spec.get("add_prefix_space"),
+        )
         return "gpt2"
     steps = spec.get("pretokenizers", []) if spec.get("type") == "Sequence" else []
     kinds = [step.get("type") for step in steps]

@@ -32,7 +32,8 @@ def read_vocabulary(path) -> list[str]:
         raise ValueError(
             f"{path}: the vocabulary lacks the special tokens {missing}. Add one per line "
             f"(learned vocabularies start with {list(SPECIAL_TOKENS)}), or learn a new one with "
-            f"kzoo.text.learn_wordpiece_vocabulary.")
+            f"kzoo.text.learn_wordpiece_vocabulary."
+        )
     return vocabulary
 
 
@@ -99,8 +100,11 @@ class BertWordPiece(WordPieceTokenizer):
         unbatched = inputs.shape.rank == 0
         if unbatched:
             inputs = tf.expand_dims(inputs, 0)
-        settings = dict(lowercase=self.lowercase, strip_accents=self.strip_accents,
-                        split_on_cjk=self.split_on_cjk)
+        settings = dict(
+            lowercase=self.lowercase,
+            strip_accents=self.strip_accents,
+            split_on_cjk=self.split_on_cjk,
+        )
         special = get_special_tokens_pattern(self._special_tokens_for_splitting())
         words = bert_words(inputs, settings, special, self.oov_token)
         tokens = self._fast_word_piece.tokenize(words).merge_dims(-2, -1)
@@ -118,15 +122,22 @@ def learn_wordpiece_vocabulary(paths, vocabulary_size, lowercase=True, output=No
 
     Example: `learn_wordpiece_vocabulary(["corpus.txt"], 8000, output="vocab.txt")`.
     """
-    lines = [line for path in ([paths] if isinstance(paths, (str, Path)) else paths)
-             for line in read_text(path).splitlines() if line.strip()]
+    lines = [
+        line
+        for path in ([paths] if isinstance(paths, (str, Path)) else paths)
+        for line in read_text(path).splitlines()
+        if line.strip()
+    ]
     # tf-text's learner directly, not keras_hub's wrapper: the wrapper keeps the
     # default floor of 10 occurrences per token, which on small corpora returns a
     # fraction of the vocabulary size asked for.
     vocabulary = bert_vocab_from_dataset.bert_vocab_from_dataset(
-        tf.data.Dataset.from_tensor_slices(lines).batch(1024), vocabulary_size,
-        reserved_tokens=list(SPECIAL_TOKENS), bert_tokenizer_params={"lower_case": lowercase},
-        learn_params={"lower_thresh": 2})
+        tf.data.Dataset.from_tensor_slices(lines).batch(1024),
+        vocabulary_size,
+        reserved_tokens=list(SPECIAL_TOKENS),
+        bert_tokenizer_params={"lower_case": lowercase},
+        learn_params={"lower_thresh": 2},
+    )
     if output is not None:
         Path(output).write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
     return vocabulary

@@ -11,8 +11,19 @@ from kzoo.training.monitoring import TrainingScalars
 from kzoo.training.peak import matmul_peak_flops
 
 
-def train(task, batches, run_dir, total_steps, checkpoint_every=100, keep=3, tokens_per_batch=None,
-          verbose="auto", validation_data=None, flops_per_token=None, callbacks=()):
+def train(
+    task,
+    batches,
+    run_dir,
+    total_steps,
+    checkpoint_every=100,
+    keep=3,
+    tokens_per_batch=None,
+    verbose="auto",
+    validation_data=None,
+    flops_per_token=None,
+    callbacks=(),
+):
     """Trains a compiled task for `total_steps`, resuming from `run_dir/checkpoints` if present.
 
     Training stops at exactly `total_steps`, which need not be a multiple of
@@ -27,28 +38,54 @@ def train(task, batches, run_dir, total_steps, checkpoint_every=100, keep=3, tok
     own_dir = worker_dir(run_dir, strategy_of(task))  # run_dir but on extra workers
     manager = checkpoint_manager(task, own_dir / "checkpoints", keep)
     with task_scope(task):  # restoring builds the optimizer's variables
-        step = restore_latest(task, run_dir / "checkpoints")  # every worker resumes from the chief's checkpoint
+        step = restore_latest(
+            task, run_dir / "checkpoints"
+        )  # every worker resumes from the chief's checkpoint
     if step and verbose:
         done = " (the run is complete)" if step >= total_steps else ""
-        print(f"resumed from step {step} of {total_steps} "
-              f"(checkpoint {run_dir / 'checkpoints' / f'ckpt-{step}'}){done}", flush=True)
+        print(
+            f"resumed from step {step} of {total_steps} "
+            f"(checkpoint {run_dir / 'checkpoints' / f'ckpt-{step}'}){done}",
+            flush=True,
+        )
     if step >= total_steps:
         return keras.callbacks.History()
     guard = NaNGuard()
-    callbacks = [guard, _StopAtStep(total_steps), CheckpointSaver(manager), *callbacks,
-                 keras.callbacks.TensorBoard(str(own_dir / "logs"), update_freq=max(1, checkpoint_every // 5))]
+    callbacks = [
+        guard,
+        _StopAtStep(total_steps),
+        CheckpointSaver(manager),
+        *callbacks,
+        keras.callbacks.TensorBoard(
+            str(own_dir / "logs"), update_freq=max(1, checkpoint_every // 5)
+        ),
+    ]
     if tokens_per_batch:
-        callbacks.append(TrainingScalars(own_dir / "logs", tokens_per_batch, every=max(1, checkpoint_every // 5),
-                                         flops_per_token=flops_per_token,
-                                         peak_flops=_peak(task) if flops_per_token else None))
+        callbacks.append(
+            TrainingScalars(
+                own_dir / "logs",
+                tokens_per_batch,
+                every=max(1, checkpoint_every // 5),
+                flops_per_token=flops_per_token,
+                peak_flops=_peak(task) if flops_per_token else None,
+            )
+        )
     history = task.fit(
-        batches.skip(step), epochs=math.ceil(total_steps / checkpoint_every), initial_epoch=step // checkpoint_every,
-        steps_per_epoch=checkpoint_every, callbacks=callbacks, verbose=verbose, validation_data=validation_data)
+        batches.skip(step),
+        epochs=math.ceil(total_steps / checkpoint_every),
+        initial_epoch=step // checkpoint_every,
+        steps_per_epoch=checkpoint_every,
+        callbacks=callbacks,
+        verbose=verbose,
+        validation_data=validation_data,
+    )
     if guard.bad_step is not None:
+        last_good = manager.checkpoints[-1].split("-")[-1] if manager.checkpoints else "none"
         raise FloatingPointError(
             f"loss became NaN or infinite at step {guard.bad_step}; the last good checkpoint "
-            f"(step {manager.checkpoints[-1].split('-')[-1] if manager.checkpoints else 'none'}) is kept in "
-            f"{run_dir / 'checkpoints'}. Lower the learning rate or enable clipping, then resume.")
+            f"(step {last_good}) is kept in "
+            f"{run_dir / 'checkpoints'}. Lower the learning rate or enable clipping, then resume."
+        )
     return history
 
 
@@ -65,12 +102,17 @@ class _StopAtStep(keras.callbacks.Callback):
         self.epoch_start = int(self.model.optimizer.iterations.numpy())
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.epoch_start + batch + 1 >= self.total_steps:  # `batch`: the last step run, within the epoch
+        if (
+            self.epoch_start + batch + 1 >= self.total_steps
+        ):  # `batch`: the last step run, within the epoch
             self.model.stop_training = True
 
 
 def _peak(task) -> float:
     # MFU is measured against the peak of the precision the products run in (mixed_bfloat16
     # computes in bfloat16).
-    return matmul_peak_flops(keras.mixed_precision.dtype_policy().compute_dtype
-                             if task.dtype_policy is None else task.dtype_policy.compute_dtype)
+    return matmul_peak_flops(
+        keras.mixed_precision.dtype_policy().compute_dtype
+        if task.dtype_policy is None
+        else task.dtype_policy.compute_dtype
+    )

@@ -51,14 +51,23 @@ class TrainingScalars(keras.callbacks.Callback):
         elapsed = time.perf_counter() - self.start
         tokens_per_second = self.every * self.tokens_per_batch / max(elapsed, 1e-9)
         with self.writer.as_default(step=step):
-            tf.summary.scalar("learning_rate", float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+            tf.summary.scalar(
+                "learning_rate",
+                float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            )
             tf.summary.scalar("tokens_per_second", tokens_per_second)
-            norm = getattr(self.model.optimizer, "gradient_norm", None)  # kzoo's optimizer keeps it
-            norm = getattr(getattr(self.model.optimizer, "inner_optimizer", None), "gradient_norm", norm)
+            norm = getattr(
+                self.model.optimizer, "gradient_norm", None
+            )  # kzoo's optimizer keeps it
+            norm = getattr(
+                getattr(self.model.optimizer, "inner_optimizer", None), "gradient_norm", norm
+            )
             if norm is not None:
                 tf.summary.scalar("gradient_norm", float(keras.ops.convert_to_numpy(norm)))
             if self.flops_per_token and self.peak_flops:
-                tf.summary.scalar("mfu", tokens_per_second * self.flops_per_token / self.peak_flops)
+                tf.summary.scalar(
+                    "mfu", tokens_per_second * self.flops_per_token / self.peak_flops
+                )
         self.writer.flush()
         self.start = time.perf_counter()
 
@@ -67,7 +76,9 @@ class TextSamples(keras.callbacks.Callback):
     """Writes what a `CausalLM` generates from `prompts` (greedy) to TensorBoard's text tab every
     `every` steps, so a decoder's progress can be read, not just plotted."""
 
-    def __init__(self, log_dir, tokenizer, prompts, every=100, max_new_tokens=32, end_token_id=None):
+    def __init__(
+        self, log_dir, tokenizer, prompts, every=100, max_new_tokens=32, end_token_id=None
+    ):
         super().__init__()
         self.writer = tf.summary.create_file_writer(f"{log_dir}/samples")
         self.tokenizer, self.prompts, self.every = tokenizer, list(prompts), every
@@ -79,5 +90,7 @@ class TextSamples(keras.callbacks.Callback):
             return
         samples = self.model.generate(self.prompts, self.tokenizer, **self.options)
         with self.writer.as_default(step=step):
-            tf.summary.text("samples", tf.constant([f"**{p}** → {s}" for p, s in zip(self.prompts, samples)]))
+            tf.summary.text(
+                "samples", tf.constant([f"**{p}** → {s}" for p, s in zip(self.prompts, samples)])
+            )
         self.writer.flush()
