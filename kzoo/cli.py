@@ -196,6 +196,18 @@ def _version() -> str:
         return "unknown"
 
 
+def _quantize(args):
+    from kzoo.recipes.quantize import QUANTIZATION_FILE, quantize_run
+
+    report = quantize_run(args.run_dir, args.output, args.mode, args.block_size, args.precision)
+    print(
+        f"{args.output}: {report['quantized_layers']} layers in {args.mode} "
+        f"({report['description']}); weights {report['weight_bytes'] / 1e6:.1f} MB, "
+        f"{report['size_ratio']:.0%} of {report['source_weight_bytes'] / 1e6:.1f} MB "
+        f"(details in {QUANTIZATION_FILE})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kzoo", description=__doc__)
     parser.add_argument("--version", action="version", version=f"kzoo {_version()}")
@@ -291,6 +303,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument(
         "--xla", action="store_true", help="compile the model part of each signature with XLA"
+    )
+    quantize = command(
+        "quantize", _quantize, "post-training quantization of a run, into a new run directory"
+    )
+    quantize.add_argument("run_dir", help="a kzoo run directory (fine-tuned, causal LM, ...)")
+    quantize.add_argument("--output", required=True, help="the quantized run directory to write")
+    from kzoo.compression.modes import DEFAULT_BLOCK_SIZE, MODES
+
+    quantize.add_argument(
+        "--mode",
+        required=True,
+        choices=list(MODES),
+        help="int8: weights and activations; int8_weights / int4_weights: weights only, "
+        "for generation",
+    )
+    quantize.add_argument(
+        "--block-size",
+        type=int,
+        default=DEFAULT_BLOCK_SIZE,
+        help="int4_weights: input elements per scale; must divide each layer's input size",
+    )
+    quantize.add_argument(
+        "--precision",
+        default="float32",
+        help="the dtype policy of what stays in float (norms, heads): float32 or bfloat16",
     )
     convert = command(
         "convert",

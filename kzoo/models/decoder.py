@@ -84,7 +84,9 @@ class Decoder(Backbone):
         """The (vocab, hidden) table the LM head projects onto when it is tied to the token
         embedding; else None."""
         embedding = self.embedding.token_embedding
-        return embedding.embeddings if embedding.tie_weights else None
+        # A quantized table is read through its own int8/int4 product, never as a float matrix.
+        tied = embedding.tie_weights and embedding.quantization_mode is None
+        return embedding.embeddings if tied else None
 
     def head_rows(self):
         """The LM head as a (vocab, hidden) table, whatever its storage: the token embedding when
