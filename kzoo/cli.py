@@ -44,6 +44,19 @@ def _finetune(args):
     _print_metrics(metrics, run.run_dir)
 
 
+def _distill(args):
+    from dataclasses import replace
+
+    from kzoo.recipes import load_run_config, run_finetuning
+
+    run = load_run_config(args.config)
+    run = replace(run, teacher=args.teacher or run.teacher)
+    if run.teacher is None:
+        raise ValueError(f"{args.config}: no teacher; pass --teacher RUN_DIR or set teacher:.")
+    _, _, metrics = run_finetuning(run, allow_changes=tuple(args.allow_changes))
+    _print_metrics(metrics, run.run_dir)
+
+
 def _evaluate(args):
     from kzoo.recipes import evaluate_run
 
@@ -197,7 +210,7 @@ def _version() -> str:
 
 
 def _quantize(args):
-    from kzoo.recipes.quantize import QUANTIZATION_FILE, quantize_run
+    from kzoo.recipes.compress import QUANTIZATION_FILE, quantize_run
 
     report = quantize_run(args.run_dir, args.output, args.mode, args.block_size, args.precision)
     print(
@@ -208,7 +221,21 @@ def _quantize(args):
     )
 
 
+def _prune(args):
+    from kzoo.recipes.compress import PRUNING_FILE, prune_run
+
+    report = prune_run(args.run_dir, args.output, args.heads, args.neurons)
+    print(
+        f"{args.output}: {report['num_heads']} heads and {report['intermediate_size']} "
+        f"feed-forward neurons per block; weights {report['weight_bytes'] / 1e6:.1f} MB, "
+        f"{report['size_ratio']:.0%} of {report['source_weight_bytes'] / 1e6:.1f} MB "
+        f"(details in {PRUNING_FILE})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from kzoo.compression.modes import DEFAULT_BLOCK_SIZE, MODES  # no Keras import
+
     parser = argparse.ArgumentParser(prog="kzoo", description=__doc__)
     parser.add_argument("--version", action="version", version=f"kzoo {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -249,7 +276,16 @@ def build_parser() -> argparse.ArgumentParser:
         "fine-tune a task head (classification, regression, ner, qa) from a run config",
     )
     finetune.add_argument("--config", required=True, help="run.yaml or run.json")
-    for sub in (pretrain, finetune):
+    distill = command(
+        "distill",
+        _distill,
+        "fine-tune a smaller student to match a fine-tuned teacher run (soft targets + labels)",
+    )
+    distill.add_argument(
+        "--config", required=True, help="the student's fine-tuning run.yaml (model, data, ...)"
+    )
+    distill.add_argument("--teacher", help="the fine-tuned teacher run dir (or teacher: in config)")
+    for sub in (pretrain, finetune, distill):
         sub.add_argument(
             "--allow-changes",
             action="append",
@@ -309,8 +345,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     quantize.add_argument("run_dir", help="a kzoo run directory (fine-tuned, causal LM, ...)")
     quantize.add_argument("--output", required=True, help="the quantized run directory to write")
-    from kzoo.compression.modes import DEFAULT_BLOCK_SIZE, MODES
-
     quantize.add_argument(
         "--mode",
         required=True,
@@ -328,6 +362,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         default="float32",
         help="the dtype policy of what stays in float (norms, heads): float32 or bfloat16",
+    )
+    prune = command(
+        "prune", _prune, "remove the least important heads and neurons: a smaller, faster run"
+    )
+    prune.add_argument("run_dir", help="a kzoo run directory")
+    prune.add_argument("--output", required=True, help="the pruned run directory to write")
+    prune.add_argument("--heads", type=int, default=0, help="query heads to remove per block")
+    prune.add_argument(
+        "--neurons", type=int, default=0, help="feed-forward neurons to remove per block"
     )
     convert = command(
         "convert",

@@ -41,8 +41,12 @@ CASES = [
     ("training", "strategy", 1, "gpu"),
     ("training", "class_weights", "balanced", {0: -1.0}),
     ("training", "head_dropout", "x", 1.0),
+    ("training", "distillation_temperature", "hot", 0.0),
+    ("training", "distillation_alpha", "x", 1.5),
+    ("training", "sparsity", "half", 1.0),
     ("run", "run_dir", 3, None),
     ("run", "init_from", 3, None),
+    ("run", "teacher", 3, None),
 ]
 SECTIONS = {"model": ModelSection, "data": DataSection, "training": TrainingSection}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from kzoo.compression import MODES
 from kzoo.recipes import load_run, load_run_config
 from kzoo.recipes.pretrain import pretraining_batches
-from kzoo.recipes.quantize import quantize_run
+from kzoo.recipes.compress import quantize_run
 from kzoo.training.model_file import MODEL_FILE
 
 

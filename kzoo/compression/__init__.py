@@ -1,4 +1,6 @@
-"""Compression for serving: post-training quantization (`quantize`, `MODES`).
+"""Compression for serving: post-training quantization (`quantize`, `MODES`), magnitude pruning
+during fine-tuning (`MagnitudePruning`) and structured pruning (`prune_structure`) and
+distillation (`Distiller`).
 
 Example:
     >>> from kzoo.compression import quantize
@@ -9,11 +11,23 @@ import importlib
 
 # Attributes load on first use, so the CLI reads the mode names without importing Keras.
 _EXPORTS = {
+    "Distiller": "kzoo.compression.distillation",
     "MODES": "kzoo.compression.modes",
+    "MagnitudePruning": "kzoo.compression.pruning",
+    "prune_magnitude": "kzoo.compression.pruning",
+    "prune_structure": "kzoo.compression.structured",
     "quantize": "kzoo.compression.quantization",
     "quantization_modes": "kzoo.compression.quantization",
 }
-__all__ = ["MODES", "quantization_modes", "quantize"]
+__all__ = [
+    "MODES",
+    "Distiller",
+    "MagnitudePruning",
+    "prune_magnitude",
+    "prune_structure",
+    "quantization_modes",
+    "quantize",
+]
 
 
 def __getattr__(name):

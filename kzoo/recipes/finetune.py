@@ -89,7 +89,7 @@ def _finetune(run: RunConfig, backbone, tokenizer, verbose):
     run.save(run.run_dir)
     keras.utils.set_random_seed(run.training.seed)
     if backbone is None:
-        backbone, tokenizer = load_backbone(run.init_from)
+        backbone, tokenizer = _starting_backbone(run)
     d, t = run.data, run.training
     recipe = FINETUNE_TASKS[d.task]
     train_set = recipe.read(d.files[0], d)
@@ -102,7 +102,8 @@ def _finetune(run: RunConfig, backbone, tokenizer, verbose):
     model = recipe.head(backbone, run)
     fit_inputs = recipe.fit_inputs(model, train_set, tokenizer, run)
     steps = _steps_per_epoch(fit_inputs, t.batch_size) * t.epochs
-    model.compile(
+    trained = model if run.teacher is None else _distiller(run, model)
+    trained.compile(
         optimizer=make_optimizer(
             t.learning_rate,
             total_steps=steps,
@@ -110,13 +111,57 @@ def _finetune(run: RunConfig, backbone, tokenizer, verbose):
             weight_decay=t.weight_decay,
         )
     )
-    model.fit(
-        **fit_inputs, epochs=t.epochs, verbose=verbose, class_weight=recipe.class_weight(run)
+    trained.fit(
+        **fit_inputs,
+        epochs=t.epochs,
+        verbose=verbose,
+        class_weight=recipe.class_weight(run),
+        callbacks=_pruning(t.sparsity, steps),
     )
     metrics = recipe.metrics(model, validation, tokenizer, run)
     save_model_file(model, run.run_dir)
     text.save_tokenizer(tokenizer, run.run_dir)
     return model, tokenizer, metrics
+
+
+def _starting_backbone(run: RunConfig):
+    """The backbone and tokenizer fine-tuning starts from: `init_from`, or for a distillation
+    student without one, a fresh `model.preset` on the teacher's tokenizer."""
+    if run.init_from is not None or run.teacher is None:
+        if run.init_from is None:
+            raise ValueError(
+                "init_from is not set: name the pretrained run or checkpoint to fine-tune (or a "
+                "teacher run to distil from)."
+            )
+        return load_backbone(run.init_from)
+    from kzoo.config import resolve_config
+    from kzoo.models import BACKBONES
+
+    tokenizer = text.load_tokenizer(run.teacher)
+    config = resolve_config(
+        run.model.preset, **{**run.model.overrides, "vocab_size": tokenizer.vocabulary_size()}
+    )
+    return BACKBONES[config.stack](config), tokenizer
+
+
+def _pruning(sparsity, steps) -> list:
+    """`training.sparsity`'s callback: prune over the first 80% of the steps, 20 mask updates."""
+    if not sparsity:
+        return []
+    from kzoo.compression import MagnitudePruning
+
+    end = max(int(0.8 * steps), 1)
+    return [MagnitudePruning(sparsity, end_step=end, frequency=max(end // 20, 1))]
+
+
+def _distiller(run: RunConfig, student):
+    from kzoo.compression import Distiller
+
+    teacher, _ = load_run(run.teacher)
+    t = run.training
+    return Distiller(
+        teacher, student, temperature=t.distillation_temperature, alpha=t.distillation_alpha
+    )
 
 
 def evaluate_run(run_dir, path) -> dict:

@@ -115,6 +115,12 @@ class TrainingSection:
     strategy: str = "default"  # see kzoo.training.distribution
     class_weights: dict[int, float] = field(default_factory=dict)  # fine-tuning: {label: weight}
     head_dropout: float = 0.1  # fine-tuning: dropout before the task head
+    # distillation (run.teacher set): soft-target temperature, and the soft-target loss's share
+    distillation_temperature: float = 2.0
+    distillation_alpha: float = 0.5
+    # fine-tuning: magnitude-prune the backbone's projections to this sparsity, on a cubic
+    # schedule over the first 80% of the steps (kzoo.compression.MagnitudePruning)
+    sparsity: float = 0.0
 
     def __post_init__(self):
         check_fields(self, "training", TRAINING_RULES)
@@ -141,6 +147,9 @@ TRAINING_RULES = {
     "precision": one_of(("float32", "mixed_bfloat16", "mixed_float16")),
     "strategy": one_of(STRATEGIES),
     "head_dropout": rate(),
+    "distillation_temperature": positive(),
+    "distillation_alpha": Rule(lambda v: 0.0 <= v <= 1.0, "a fraction in [0, 1]"),
+    "sparsity": rate(),
 }
 
 
@@ -153,6 +162,9 @@ class RunConfig:
     init_from: str | None = (
         None  # fine-tuning: a pretraining run dir or a Hugging Face checkpoint dir
     )
+    # fine-tuning: distil from this fine-tuned run dir (the student starts from init_from, or
+    # from model.preset with the teacher's tokenizer)
+    teacher: str | None = None
 
     def __post_init__(self):
         _normalize_paths(self)
