@@ -400,3 +400,45 @@ def test_kzoo_distill_trains_a_smaller_pruned_student_on_the_teachers_tokenizer(
     teacher_tokenizer = text.load_tokenizer(float_run)
     assert tokenizer.get_vocabulary() == teacher_tokenizer.get_vocabulary()
     assert "accuracy" in json.loads((tmp_path / "student" / "metrics.json").read_text())
+
+
+def test_quantized_generators_export_their_decode_loop_for_a_fresh_process(tokenizer, tmp_path):
+    from kzoo.generation import GenerationConfig
+    from kzoo.generation.decode import sample_or_greedy
+    from kzoo.generation.generator import left_pad
+
+    prompts = ["the film is", "a"]
+    ids, mask = left_pad(tokenizer(tf.constant(prompts)))
+    request = {
+        "prompt": prompts,
+        "max_new_tokens": 6,
+        "method": "greedy",
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "seed": 0,
+    }
+    calls, expected = [], []
+    for mode in ("int8_weights", "int4_weights"):
+        keras.utils.set_random_seed(4)
+        lm = CausalLM(
+            kzoo.build_decoder(
+                "gpt2_small",
+                num_layers=2,
+                hidden_size=64,
+                num_heads=4,
+                intermediate_size=128,
+                vocab_size=tokenizer.vocabulary_size(),
+                max_positions=32,
+            )
+        )
+        quantize(lm, mode, block_size=32)
+        config = GenerationConfig(max_new_tokens=6, end_token_id=-1)
+        expected.append(np.asarray(sample_or_greedy(lm.backbone, ids, mask, config))[:, -6:])
+        version = export_saved_model(
+            lm, tokenizer, tmp_path / mode, sequence_length=16, end_token_id=-1
+        )
+        calls.append({"signature": "serving_default", "path": version, "inputs": request})
+    replies = call_in_fresh_process(calls[0]["path"], calls)["session"]
+    for reply, ids_expected in zip(replies, expected, strict=True):
+        np.testing.assert_array_equal(reply["outputs"]["token_ids"], ids_expected)
