@@ -368,7 +368,7 @@ def test_distiller_refuses_mismatched_heads(tokenizer):
 
 
 def test_kzoo_distill_trains_a_smaller_pruned_student_on_the_teachers_tokenizer(
-    float_run, tmp_path
+    float_run, tmp_path, recwarn
 ):
     rows = SST2.read_text().splitlines()[:161]
     (tmp_path / "train.tsv").write_text("\n".join(rows) + "\n")
@@ -392,6 +392,7 @@ def test_kzoo_distill_trains_a_smaller_pruned_student_on_the_teachers_tokenizer(
     assert (
         main(["distill", "--config", str(tmp_path / "run.json"), "--teacher", str(float_run)]) == 0
     )
+    assert not [w for w in recwarn if "shuffle" in str(w.message)]  # the pipeline shuffles
     student, tokenizer = load_run(tmp_path / "student")
     assert student.backbone.config.num_layers == 1
     from kzoo.compression.pruning import sparsity_of

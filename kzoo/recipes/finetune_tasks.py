@@ -79,7 +79,10 @@ class Classification(FinetuneTask):
                 run.training.batch_size,
                 seed=run.training.seed,
                 input_names=list(model.input),
-            )
+            ),
+            # The pipeline shuffles with the run's seed; Keras's own shuffle would only warn
+            # that it cannot shuffle a tf.data.Dataset.
+            "shuffle": False,
         }
 
     def class_weight(self, run):
