@@ -232,3 +232,18 @@ def test_the_matmul_peak_is_per_precision_and_only_rises(tmp_path, monkeypatch):
     assert peak.matmul_peak_flops("float32", size=256) == fp32  # the best one is kept
     features = peak.cpu_features()
     assert set(peak.FEATURES) <= set(features) and features["cores"] >= 1
+
+
+def test_progress_off_a_terminal_is_plain_lines_without_keras_warnings(tmp_path, capfd, recwarn):
+    train(
+        training_worker.make_task(),
+        training_worker.batches(),
+        tmp_path / "run",
+        6,
+        checkpoint_every=3,
+        verbose="auto",
+    )
+    out = capfd.readouterr().out
+    assert "Epoch 2/2" in out and "loss" in out
+    assert "\x1b[" not in out and "\r" not in out and "━" not in out
+    assert not [w for w in recwarn if "shuffle" in str(w.message)]

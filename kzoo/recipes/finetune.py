@@ -11,6 +11,7 @@ from kzoo.recipes.pretrain import rebuild_model_file
 from kzoo.recipes.run_changes import check_changes, record_changes
 from kzoo.recipes.run_config import RunConfig, load_run_config
 from kzoo.training import make_optimizer
+from kzoo.training.loop import progress_verbosity
 from kzoo.training.model_file import MODEL_FILE, is_damaged, save_model_file
 from kzoo.training.run_lock import RunLock
 
@@ -114,7 +115,7 @@ def _finetune(run: RunConfig, backbone, tokenizer, verbose):
     trained.fit(
         **fit_inputs,
         epochs=t.epochs,
-        verbose=verbose,
+        verbose=progress_verbosity(verbose),
         class_weight=recipe.class_weight(run),
         callbacks=_pruning(t.sparsity, steps),
     )

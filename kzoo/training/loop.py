@@ -1,6 +1,7 @@
 """The one training loop: `fit` with checkpoints, exact resume, a NaN guard and TensorBoard."""
 
 import math
+import sys
 from pathlib import Path
 
 import keras
@@ -9,6 +10,14 @@ from kzoo.training.checkpoints import CheckpointSaver, NaNGuard, checkpoint_mana
 from kzoo.training.distribution import strategy_of, task_scope, worker_dir
 from kzoo.training.monitoring import TrainingScalars
 from kzoo.training.peak import matmul_peak_flops
+
+
+def progress_verbosity(verbose):
+    """Keras `verbose` for "auto": the progress bar on a terminal, one plain line per interval
+    otherwise, so a log file gets lines, not the bar's carriage returns and ANSI escapes."""
+    if verbose != "auto":
+        return verbose
+    return 1 if sys.stdout.isatty() else 2
 
 
 def train(
@@ -75,8 +84,9 @@ def train(
         epochs=math.ceil(total_steps / checkpoint_every),
         initial_epoch=step // checkpoint_every,
         steps_per_epoch=checkpoint_every,
+        shuffle=False,  # the batches are shuffled by their seed; Keras would only warn
         callbacks=callbacks,
-        verbose=verbose,
+        verbose=progress_verbosity(verbose),
         validation_data=validation_data,
     )
     if guard.bad_step is not None:
