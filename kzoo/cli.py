@@ -212,7 +212,7 @@ def _version() -> str:
 def _quantize(args):
     from kzoo.recipes.compress import QUANTIZATION_FILE, quantize_run
 
-    report = quantize_run(args.run_dir, args.output, args.mode, args.block_size, args.precision)
+    report = quantize_run(args.run_dir, args.output, args.mode, args.block_size)
     print(
         f"{args.output}: {report['quantized_layers']} layers in {args.mode} "
         f"({report['description']}); weights {report['weight_bytes'] / 1e6:.1f} MB, "
@@ -284,7 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument(
         "--config", required=True, help="the student's fine-tuning run.yaml (model, data, ...)"
     )
-    distill.add_argument("--teacher", help="the fine-tuned teacher run dir (or teacher: in config)")
+    distill.add_argument(
+        "--teacher", help="the fine-tuned teacher run dir (or teacher: in config)"
+    )
     for sub in (pretrain, finetune, distill):
         sub.add_argument(
             "--allow-changes",
@@ -357,11 +359,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=DEFAULT_BLOCK_SIZE,
         help="int4_weights: input elements per scale; must divide each layer's input size",
-    )
-    quantize.add_argument(
-        "--precision",
-        default="float32",
-        help="the dtype policy of what stays in float (norms, heads): float32 or bfloat16",
     )
     prune = command(
         "prune", _prune, "remove the least important heads and neurons: a smaller, faster run"

@@ -189,8 +189,10 @@ def test_bad_requests_name_the_allowed_values(tokenizer):
     quantize(classifier, "int8")
     with pytest.raises(ValueError, match=r"already quantized \(int8\)"):
         quantize(classifier, "int8_weights")
-    with pytest.raises(ValueError, match="quantize a bfloat16 copy"):
+    with pytest.raises(ValueError, match="bfloat16 and quantization do not combine yet"):
         classifier.with_dtype("bfloat16")
+    with pytest.raises(ValueError, match="computes in bfloat16; quantize the float32 model"):
+        quantize(_classifier(tokenizer).with_dtype("bfloat16"), "int8")
 
 
 # ---- pruning ------------------------------------------------------------------------------------

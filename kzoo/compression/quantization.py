@@ -51,6 +51,11 @@ def quantize(model, mode: str, block_size: int = DEFAULT_BLOCK_SIZE) -> list[str
     """
     layers = quantizable_layers(model)
     check_request(layers, mode, block_size)
+    dtypes = sorted({layer.compute_dtype for layer in layers})
+    if dtypes != ["float32"]:
+        # A reloaded model would rebuild its float layers in float32 (Keras's policy map keeps
+        # only the quantized layers' source dtype), so mixed precision is refused for now.
+        raise ValueError(f"the model computes in {', '.join(dtypes)}; quantize the float32 model.")
     for layer, config in _layer_configs(layers, mode, block_size):
         layer.quantize(config.mode, type_check=False, config=config)
     getattr(model, "backbone", model).quantization = {"mode": mode, "block_size": block_size}

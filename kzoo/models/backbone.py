@@ -76,8 +76,8 @@ class Backbone(keras.Model):
         """
         if self.quantized:
             raise ValueError(
-                f"a quantized model keeps the precision it was quantized in; quantize a "
-                f"{dtype} copy of the float model instead (kzoo quantize --precision {dtype})."
+                f"a quantized model keeps the float32 it was quantized in; {dtype} and "
+                f"quantization do not combine yet: serve the float model in {dtype}, or this one."
             )
         return self._copy(self.config, dtype)
 

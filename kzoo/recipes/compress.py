@@ -26,15 +26,11 @@ def weight_bytes(model) -> int:
     return int(sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize for w in model.weights))
 
 
-def quantize_run(
-    source, output, mode: str, block_size: int = DEFAULT_BLOCK_SIZE, precision="float32"
-) -> dict:
+def quantize_run(source, output, mode: str, block_size: int = DEFAULT_BLOCK_SIZE) -> dict:
     """Quantizes the model of run directory `source` (`kzoo.compression.quantize`) into a new
     run directory `output` with the same tokenizer and run.json; returns, and writes to
     quantization.json, what was done and the weights' bytes before and after (a source
     model.keras may also hold optimizer state; the quantized one holds none).
-
-    `precision` ("float32", "bfloat16") is the dtype policy of what stays in float.
 
     Example:
         >>> quantize_run("runs/sst2", "runs/sst2-int8", "int8")["size_ratio"]
@@ -42,15 +38,12 @@ def quantize_run(
     """
     check_request([], mode, block_size)  # before the (slow) load
     task, tokenizer = _load_source(source, output)
-    if precision != "float32":
-        task = task.with_dtype(precision)
     source_bytes = weight_bytes(task)
     layers = quantize(task, mode, block_size)
     report = {
         "mode": mode,
         "description": MODES[mode].description,
         "block_size": block_size if mode == "int4_weights" else None,
-        "precision": precision,
         "quantized_layers": len(layers),
     }
     return _write_run(task, tokenizer, source, output, QUANTIZATION_FILE, report, source_bytes)
