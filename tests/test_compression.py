@@ -51,6 +51,20 @@ def _classifier(tokenizer):
     return Classifier(backbone, num_classes=2, label_names=["negative", "positive"])
 
 
+def _tiny_lm(tokenizer, seed):
+    keras.utils.set_random_seed(seed)
+    decoder = kzoo.build_decoder(
+        "gpt2_small",
+        num_layers=2,
+        hidden_size=64,
+        num_heads=4,
+        intermediate_size=128,
+        vocab_size=tokenizer.vocabulary_size(),
+        max_positions=64,
+    )
+    return CausalLM(decoder)
+
+
 def _probabilities(model, tokenizer, texts=TEXTS):
     return tf.nn.softmax(model(TextPairEncoder(tokenizer, 32)(tf.constant(texts)))).numpy()
 
@@ -133,17 +147,8 @@ def test_quantized_exports_answer_in_a_fresh_process_as_in_process(quantized_run
 
 @pytest.mark.parametrize("mode", ["int8_weights", "int4_weights"])
 def test_quantized_decoder_generates_its_own_greedy_tokens(mode, tokenizer):
-    keras.utils.set_random_seed(1)
-    decoder = kzoo.build_decoder(
-        "gpt2_small",
-        num_layers=2,
-        hidden_size=64,
-        num_heads=4,
-        intermediate_size=128,
-        vocab_size=tokenizer.vocabulary_size(),
-        max_positions=64,
-    )
-    lm = CausalLM(decoder)
+    lm = _tiny_lm(tokenizer, seed=1)
+    decoder = lm.backbone
     quantize(lm, mode, block_size=32)
     prompt = np.array([[5, 17, 42, 9]], "int32")
     generated = Generator(decoder, tokenizer).generate_ids(
@@ -423,18 +428,7 @@ def test_quantized_generators_export_their_decode_loop_for_a_fresh_process(token
     }
     calls, expected = [], []
     for mode in ("int8_weights", "int4_weights"):
-        keras.utils.set_random_seed(4)
-        lm = CausalLM(
-            kzoo.build_decoder(
-                "gpt2_small",
-                num_layers=2,
-                hidden_size=64,
-                num_heads=4,
-                intermediate_size=128,
-                vocab_size=tokenizer.vocabulary_size(),
-                max_positions=32,
-            )
-        )
+        lm = _tiny_lm(tokenizer, seed=4)
         quantize(lm, mode, block_size=32)
         config = GenerationConfig(max_new_tokens=6, end_token_id=-1)
         expected.append(np.asarray(sample_or_greedy(lm.backbone, ids, mask, config))[:, -6:])
