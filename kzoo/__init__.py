@@ -27,6 +27,8 @@ _EXPORTS = {
     "Decoder": "kzoo.models",
     "build_encoder": "kzoo.models",
     "build_decoder": "kzoo.models",
+    "EncoderDecoder": "kzoo.models",
+    "build_encoder_decoder": "kzoo.models",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -31,8 +31,8 @@ from kzoo.settings import (
 
 # The allowed values of every string-valued component: the one table validation reads.
 CHOICES = {
-    "stack": ("encoder", "decoder"),
-    "position_encoding": ("learned", "rotary", "none"),
+    "stack": ("encoder", "decoder", "encoder_decoder"),
+    "position_encoding": ("learned", "rotary", "relative", "none"),
     "rope_scaling": ("none", "linear", "llama3"),
     "norm": ("layer_norm", "rms_norm"),
     "norm_placement": ("post", "pre"),
@@ -50,12 +50,16 @@ POSITIVE = (
     "num_kv_heads",
     "head_size",
     "rope_original_max_positions",
+    "num_decoder_layers",
+    "relative_buckets",
+    "relative_max_distance",
 )
 # Every range a field must lie in, read by `check_fields`; cross-field rules follow it.
 RULES = {
     **{name: one_of(allowed) for name, allowed in CHOICES.items()},
     **{name: at_least(1) for name in POSITIVE},
     "num_segments": Rule(lambda v: v >= 0, "an integer >= 0 (0 = no segment embedding)"),
+    "position_offset": Rule(lambda v: v >= 0, "an integer >= 0 (BART's table starts at 2)"),
     "dropout": rate(),
     "attention_dropout": rate(),
     "norm_epsilon": Rule(lambda v: 0 < v < 1, "a small positive float such as 1e-12 or 1e-5"),
@@ -70,8 +74,12 @@ RULES = {
 class ModelConfig:
     """Shape and components of a transformer backbone; the defaults are BERT-base.
 
-    Components: `stack` (encoder: bidirectional, pooled; decoder: causal, LM head),
-    `position_encoding` (learned table, rotary with `rope_*`, or none), `norm` and its
+    Components: `stack` (encoder: bidirectional, pooled; decoder: causal, LM head;
+    encoder_decoder: an encoder, and a causal decoder of `num_decoder_layers` blocks that also
+    cross-attends to it, as T5 and BART), `position_encoding` (learned table, offset by
+    `position_offset`; rotary with `rope_*`; relative: T5's bucketed bias, `relative_*`; or
+    none), `attention_scale` (False: T5's unscaled scores), `decoder_output_scale` (T5 1.0's
+    hidden_size ** -0.5 on the decoder states before the LM head), `norm` and its
     `norm_placement` (post: BERT; pre: GPT-2, Llama), `feed_forward` (an MLP with
     `activation`, or gated: SwiGLU is gated + silu, GeGLU gated + gelu_tanh), query heads and
     `num_kv_heads` (None: multi-head; fewer: grouped-query; 1: multi-query), a bias switch per
@@ -88,7 +96,11 @@ class ModelConfig:
     intermediate_size: int = 3072
     max_positions: int = 512
     num_segments: int = 2
+    num_decoder_layers: int | None = None
     position_encoding: str = "learned"
+    position_offset: int = 0
+    relative_buckets: int = 32
+    relative_max_distance: int = 128
     rope_theta: float = 10000.0
     rope_scaling: str = "none"
     rope_factor: float = 1.0
@@ -101,12 +113,14 @@ class ModelConfig:
     norm_epsilon: float = 1e-12
     embedding_norm: bool = True
     qk_norm: bool = False
+    attention_scale: bool = True
     feed_forward: str = "mlp"
     activation: str = "gelu"
     qkv_bias: bool = True
     output_bias: bool = True
     ffn_bias: bool = True
     tie_embeddings: bool = True
+    decoder_output_scale: bool = False
     dropout: float = 0.1
     attention_dropout: float = 0.1
     initializer_range: float = 0.02
@@ -115,6 +129,7 @@ class ModelConfig:
         check_fields(self, "ModelConfig", RULES)
         self._check_heads()
         self._check_rotary()
+        self._check_relative()
 
     def _check_heads(self):
         if self.head_size is None and self.hidden_size % self.num_heads:
@@ -131,6 +146,12 @@ class ModelConfig:
                 f"a divisor of num_heads={self.num_heads} (grouped-query attention shares "
                 f"each key/value head among num_heads / num_kv_heads query heads)",
             )
+
+    def _check_relative(self):
+        if self.position_encoding == "relative" and self.stack != "encoder_decoder":
+            _fail("position_encoding", self.position_encoding,
+                  f"one of ('learned', 'rotary', 'none') for stack={self.stack!r}: relative "
+                  f"position bias is built for encoder-decoders (T5)")
 
     def _check_rotary(self):
         if self.rope_scaling == "llama3" and not (
@@ -153,6 +174,11 @@ class ModelConfig:
     def causal(self) -> bool:
         """Whether attention is causal: decoders see only earlier positions."""
         return self.stack == "decoder"
+
+    @property
+    def decoder_layers(self) -> int:
+        """Blocks of an encoder-decoder's decoder: `num_decoder_layers`, or `num_layers`."""
+        return self.num_decoder_layers or self.num_layers
 
     @property
     def kv_heads(self) -> int:
@@ -270,6 +296,53 @@ def llama(layers, hidden, heads, kv_heads, intermediate, vocab, **components) ->
     return ModelConfig(**{**row, **components})
 
 
+def t5(layers, hidden, heads, intermediate, gated=False, head_size=64) -> ModelConfig:
+    """A T5 encoder-decoder: relative position bias, pre-RMSNorm without biases, unscaled
+    attention over 64-feature heads, a ReLU MLP (T5 1.0, tied and rescaled output) or a gated
+    tanh-GELU one (T5 1.1 and Flan-T5, untied)."""
+    return ModelConfig(
+        stack="encoder_decoder",
+        vocab_size=32128,
+        hidden_size=hidden,
+        num_layers=layers,
+        num_heads=heads,
+        head_size=None if heads * head_size == hidden else head_size,
+        intermediate_size=intermediate,
+        num_segments=0,
+        position_encoding="relative",
+        norm="rms_norm",
+        norm_placement="pre",
+        norm_epsilon=1e-6,
+        embedding_norm=False,
+        attention_scale=False,
+        feed_forward="gated" if gated else "mlp",
+        activation="gelu_tanh" if gated else "relu",
+        qkv_bias=False,
+        output_bias=False,
+        ffn_bias=False,
+        tie_embeddings=not gated,
+        decoder_output_scale=not gated,
+        attention_dropout=0.0,
+    )
+
+
+def bart(layers, hidden, heads) -> ModelConfig:
+    """A BART encoder-decoder: learned positions from row 2 of their table, post-LayerNorm with
+    a normed embedding, GELU, biases everywhere, tied output."""
+    return ModelConfig(
+        stack="encoder_decoder",
+        vocab_size=50265,
+        hidden_size=hidden,
+        num_layers=layers,
+        num_heads=heads,
+        intermediate_size=4 * hidden,
+        max_positions=1024,
+        position_offset=2,
+        num_segments=0,
+        norm_epsilon=1e-5,
+    )
+
+
 _LLAMA3_ROPE = dict(
     rope_theta=500000.0,
     rope_scaling="llama3",
@@ -280,7 +353,7 @@ _LLAMA3_ROPE = dict(
 )
 
 # Shapes as published: Turc et al. 2019 (compact BERTs), Devlin et al. 2019, Radford et al. 2019,
-# and each Llama-style model's config.json (HuggingFaceTB/SmolLM-135M and -360M, Qwen/Qwen2-0.5B,
+# Raffel et al. 2020 (t5-*, google/t5-v1_1-*), Lewis et al. 2020 (facebook/bart-*), and each Llama-style model's config.json (HuggingFaceTB/SmolLM-135M and -360M, Qwen/Qwen2-0.5B,
 # TinyLlama/TinyLlama-1.1B-Chat-v1.0, meta-llama/Llama-3.2-1B, mistralai/Mistral-7B-v0.3).
 PRESETS: dict[str, ModelConfig] = {
     "bert_tiny": _bert(2, 128, 2),
@@ -293,6 +366,15 @@ PRESETS: dict[str, ModelConfig] = {
     "gpt2_medium": _gpt2(24, 1024, 16),
     "gpt2_large": _gpt2(36, 1280, 20),
     "gpt2_xl": _gpt2(48, 1600, 25),
+    "t5_tiny": t5(2, 64, 4, 128, head_size=16).replace(vocab_size=1000, max_positions=256),
+    "t5_small": t5(6, 512, 8, 2048),
+    "t5_base": t5(12, 768, 12, 3072),
+    "t5_large": t5(24, 1024, 16, 4096),
+    "t5_v1_1_small": t5(8, 512, 6, 1024, gated=True),
+    "t5_v1_1_base": t5(12, 768, 12, 2048, gated=True),
+    "bart_tiny": bart(2, 64, 4).replace(vocab_size=1000, max_positions=256),
+    "bart_base": bart(6, 768, 12),
+    "bart_large": bart(12, 1024, 16),
     "llama_tiny": llama(2, 64, 4, 2, 160, 1000, max_positions=256),
     "smollm_135m": llama(30, 576, 9, 3, 1536, 49152),
     "smollm_360m": llama(32, 960, 15, 5, 2560, 49152),
@@ -355,26 +437,26 @@ def resolve_config(preset_or_config="bert_tiny", **overrides) -> ModelConfig:
 def parameter_count(config: ModelConfig, pooler: bool | None = None) -> int:
     """Number of weights a built backbone has, computed from the config alone.
 
-    `pooler` defaults to True for encoders and False for decoders. An untied output projection
-    (`tie_embeddings=False` on a decoder) is counted too.
+    `pooler` defaults to True for encoders and False otherwise. An untied output projection
+    (`tie_embeddings=False` on a decoder or an encoder-decoder) is counted too.
     """
     c = config
     h, i, d = c.hidden_size, c.intermediate_size, c.attention_head_size
     norm = 2 * h if c.norm == "layer_norm" else h
-    pooler = (not c.causal) if pooler is None else pooler
-    embeddings = (c.vocab_size + c.num_segments) * h + (norm if c.embedding_norm else 0)
-    embeddings += c.max_positions * h if c.position_encoding == "learned" else 0
+    pooler = (c.stack == "encoder") if pooler is None else pooler
+    stacks = 2 if c.stack == "encoder_decoder" else 1
+    positions = {"learned": (c.max_positions + c.position_offset) * h,
+                 "relative": c.relative_buckets * c.num_heads}.get(c.position_encoding, 0)
+    per_stack = positions + (norm if c.embedding_norm else 0)
+    per_stack += norm if c.norm_placement == "pre" else 0  # the final norm
+    embeddings = (c.vocab_size + c.num_segments) * h
     qkv = (c.num_heads + 2 * c.kv_heads) * d
     attention = h * qkv + qkv * c.qkv_bias + c.num_heads * d * h + h * c.output_bias
     attention += 2 * d * (1 if c.norm == "rms_norm" else 2) if c.qk_norm else 0
     gates = 2 if c.feed_forward == "gated" else 1
     ffn = gates * (h * i + i * c.ffn_bias) + i * h + h * c.ffn_bias
-    final_norm = norm if c.norm_placement == "pre" else 0
-    head = c.vocab_size * h if (c.causal and not c.tie_embeddings) else 0
-    return (
-        embeddings
-        + c.num_layers * (attention + ffn + 2 * norm)
-        + final_norm
-        + (h * h + h if pooler else 0)
-        + head
-    )
+    blocks = c.num_layers * (attention + ffn + 2 * norm)
+    if c.stack == "encoder_decoder":  # decoder blocks add cross-attention and its norm
+        blocks += c.decoder_layers * (2 * attention + ffn + 3 * norm)
+    head = c.vocab_size * h if (c.stack != "encoder" and not c.tie_embeddings) else 0
+    return embeddings + stacks * per_stack + blocks + (h * h + h if pooler else 0) + head

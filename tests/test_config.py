@@ -56,9 +56,17 @@ def test_presets_have_published_shapes():
             assert c.intermediate_size == 4 * c.hidden_size
             assert (c.vocab_size, c.max_positions, c.stack, c.norm_placement) == (
                 50257, 1024, "decoder", "pre")
+        elif name.startswith("t5"):
+            assert (c.stack, c.position_encoding, c.norm, c.attention_scale) == (
+                "encoder_decoder", "relative", "rms_norm", False)
+            assert c.tie_embeddings == c.decoder_output_scale == (c.feed_forward == "mlp")
+        elif name.startswith("bart"):
+            assert (c.stack, c.position_encoding, c.position_offset, c.norm_placement) == (
+                "encoder_decoder", "learned", 2, "post")
         else:
             assert (c.position_encoding, c.norm, c.feed_forward, c.activation) == (
                 "rotary", "rms_norm", "gated", "silu")
+    assert shapes["t5_v1_1_small"] == (8, 512, 6) and shapes["bart_large"] == (12, 1024, 16)
     assert (PRESETS["llama3_2_1b"].rope_scaling, PRESETS["llama3_2_1b"].kv_heads) == ("llama3", 8)
 
 

@@ -86,8 +86,11 @@ def test_missing_files_and_pickles_are_refused(tmp_path):
 
 def test_unknown_architecture_is_named(tmp_path):
     shutil.copy(DATA / "hf_tiny_bert" / "model.safetensors", tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "xlnet"}))
+    with pytest.raises(ValueError, match="model_type 'xlnet' is not supported"):
+        load_huggingface(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
-    with pytest.raises(ValueError, match="model_type 't5' is not supported"):
+    with pytest.raises(ValueError, match="config.json lacks 'num_heads', which model_type 't5'"):
         load_huggingface(tmp_path)
 
 

@@ -2,7 +2,8 @@
 
 tests/data/reference_param_counts.json was produced by tools/reference/param_counts.py
 (transformers BertModel / GPT2Model, pooler included for BERT, tied LM head for GPT-2;
-Llama-style presets as *ForCausalLM from the published config.json values).
+Llama-style presets as *ForCausalLM, T5 and BART as *ForConditionalGeneration, from the
+published config.json values).
 """
 
 import json
@@ -24,10 +25,12 @@ def test_counted_parameters_match_reference(name):
     assert kzoo.parameter_count(kzoo.PRESETS[name]) == REFERENCE[name]
 
 
-@pytest.mark.parametrize("name", ["bert_tiny", "bert_mini", "gpt2_small", "llama_tiny"])
+@pytest.mark.parametrize(
+    "name", ["bert_tiny", "bert_mini", "gpt2_small", "llama_tiny", "t5_tiny", "bart_tiny"])
 def test_built_models_have_reference_counts(name):
-    build = kzoo.build_decoder if kzoo.PRESETS[name].causal else kzoo.build_encoder
-    assert build(name).count_params() == REFERENCE[name]
+    from kzoo.models import BACKBONES
+
+    assert BACKBONES[kzoo.PRESETS[name].stack](name).count_params() == REFERENCE[name]
 
 
 def test_untied_output_projection_is_counted(decoder_config):

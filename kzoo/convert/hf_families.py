@@ -172,6 +172,83 @@ def llama_to_hf(c):
             "initializer_range": c.initializer_range}
 
 
+def _other(decoder_layers, encoder_layers):
+    """`num_decoder_layers`: None when the decoder is as deep as the encoder."""
+    return None if decoder_layers in (None, encoder_layers) else decoder_layers
+
+
+def t5_from_hf(hf, source):
+    heads, head_size = hf["num_heads"], hf["d_kv"]
+    projection = hf.get("feed_forward_proj", "relu")
+    gated = projection.startswith("gated-")
+    tied = hf.get("tie_word_embeddings", True)
+    return dict(
+        stack="encoder_decoder", vocab_size=hf["vocab_size"], hidden_size=hf["d_model"],
+        num_layers=hf["num_layers"],
+        num_decoder_layers=_other(hf.get("num_decoder_layers"), hf["num_layers"]),
+        num_heads=heads, head_size=None if heads * head_size == hf["d_model"] else head_size,
+        intermediate_size=hf["d_ff"], max_positions=hf.get("n_positions", 512), num_segments=0,
+        position_encoding="relative",
+        relative_buckets=hf.get("relative_attention_num_buckets", 32),
+        relative_max_distance=hf.get("relative_attention_max_distance", 128), norm="rms_norm",
+        norm_placement="pre", norm_epsilon=hf.get("layer_norm_epsilon", 1e-6),
+        embedding_norm=False, attention_scale=False, feed_forward="gated" if gated else "mlp",
+        activation=_activation(hf.get("dense_act_fn") or projection.split("-")[-1], source),
+        qkv_bias=False, output_bias=False, ffn_bias=False, tie_embeddings=tied,
+        # transformers 5 writes `scale_decoder_outputs`; 4 scaled exactly the tied models.
+        decoder_output_scale=hf.get("scale_decoder_outputs", tied),
+        dropout=hf.get("dropout_rate", 0.1), attention_dropout=0.0,
+        initializer_range=hf.get("initializer_range", 0.02))
+
+
+def t5_to_hf(c):
+    gated = "gated-" if c.feed_forward == "gated" else ""
+    return {"vocab_size": c.vocab_size, "d_model": c.hidden_size, "num_layers": c.num_layers,
+            "num_decoder_layers": c.decoder_layers, "num_heads": c.num_heads,
+            "d_kv": c.attention_head_size, "d_ff": c.intermediate_size,
+            "n_positions": c.max_positions, "relative_attention_num_buckets": c.relative_buckets,
+            "relative_attention_max_distance": c.relative_max_distance,
+            "layer_norm_epsilon": c.norm_epsilon,
+            "feed_forward_proj": gated + _hf_activation(c.activation),
+            "dense_act_fn": _hf_activation(c.activation),
+            "tie_word_embeddings": c.tie_embeddings,
+            "scale_decoder_outputs": c.decoder_output_scale, "dropout_rate": c.dropout,
+            "is_encoder_decoder": True, "decoder_start_token_id": 0, "pad_token_id": 0}
+
+
+def bart_from_hf(hf, source):
+    for encoder, decoder in (("encoder_attention_heads", "decoder_attention_heads"),
+                             ("encoder_ffn_dim", "decoder_ffn_dim")):
+        if hf[encoder] != hf[decoder]:
+            _refuse(source, decoder, hf[decoder], f"kzoo's stacks share one shape: it must "
+                                                  f"equal {encoder}={hf[encoder]}")
+    if hf.get("scale_embedding"):
+        _refuse(source, "scale_embedding", True, "kzoo's BART does not scale its embeddings")
+    return dict(
+        stack="encoder_decoder", vocab_size=hf["vocab_size"], hidden_size=hf["d_model"],
+        num_layers=hf["encoder_layers"],
+        num_decoder_layers=_other(hf["decoder_layers"], hf["encoder_layers"]),
+        num_heads=hf["encoder_attention_heads"], intermediate_size=hf["encoder_ffn_dim"],
+        max_positions=hf["max_position_embeddings"], position_offset=2, num_segments=0,
+        activation=_activation(hf.get("activation_function", "gelu"), source),
+        norm_epsilon=1e-5, dropout=hf.get("dropout", 0.1),
+        attention_dropout=hf.get("attention_dropout", 0.0),
+        initializer_range=hf.get("init_std", 0.02))
+
+
+def bart_to_hf(c):
+    return {"vocab_size": c.vocab_size, "d_model": c.hidden_size,
+            "encoder_layers": c.num_layers, "decoder_layers": c.decoder_layers,
+            "encoder_attention_heads": c.num_heads, "decoder_attention_heads": c.num_heads,
+            "encoder_ffn_dim": c.intermediate_size, "decoder_ffn_dim": c.intermediate_size,
+            "max_position_embeddings": c.max_positions,
+            "activation_function": _hf_activation(c.activation), "dropout": c.dropout,
+            "attention_dropout": c.attention_dropout, "init_std": c.initializer_range,
+            "scale_embedding": False, "is_encoder_decoder": True, "pad_token_id": 1,
+            "bos_token_id": 0, "eos_token_id": 2, "decoder_start_token_id": 2,
+            "forced_eos_token_id": None}
+
+
 def _llama_like(model_type, architecture):
     return Family(model_type, architecture, "model.", hf_layout.llama_tensors, llama_from_hf,
                   llama_to_hf)
@@ -186,6 +263,10 @@ FAMILIES = {
     "mistral": _llama_like("mistral", "MistralForCausalLM"),
     "qwen2": _llama_like("qwen2", "Qwen2ForCausalLM"),
     "qwen3": _llama_like("qwen3", "Qwen3ForCausalLM"),
+    "t5": Family("t5", "T5ForConditionalGeneration", "", hf_layout.t5_tensors, t5_from_hf,
+                 t5_to_hf),
+    "bart": Family("bart", "BartForConditionalGeneration", "model.", hf_layout.bart_tensors,
+                   bart_from_hf, bart_to_hf),
 }
 
 
@@ -200,15 +281,24 @@ def family_of_hf(hf: dict, source="config.json") -> Family:
 
 def config_from_hf(hf: dict, source="config.json") -> ModelConfig:
     """A kzoo `ModelConfig` from a Hugging Face `config.json`."""
-    return ModelConfig(**family_of_hf(hf, source).from_hf(hf, source))
+    family = family_of_hf(hf, source)
+    try:
+        return ModelConfig(**family.from_hf(hf, source))
+    except KeyError as missing:
+        raise ValueError(f"{source}: config.json lacks {missing}, which model_type "
+                         f"{family.model_type!r} needs; use the config.json saved with the "
+                         f"weights.") from None
 
 
 def family_of(config: ModelConfig) -> Family:
-    """The transformers family that writes `config`: BERT for encoders, GPT-2 for decoders with
+    """The transformers family that writes `config`: BERT for encoders, T5 for encoder-decoders
+    with relative positions and BART for the others, GPT-2 for decoders with
     learned positions; rotary ones are Qwen3 with QK-norm, Qwen2 with QKV-only biases, else
     Llama (Mistral's layout is Llama's)."""
     if config.stack == "encoder":
         return FAMILIES["bert"]
+    if config.stack == "encoder_decoder":
+        return FAMILIES["t5" if config.position_encoding == "relative" else "bart"]
     if config.position_encoding == "learned":
         return FAMILIES["gpt2"]
     if config.qk_norm:

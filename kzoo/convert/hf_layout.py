@@ -41,24 +41,28 @@ def _fused(path, keys, sizes, linear=True):
     return Tensor(path, keys, np.concatenate, lambda x: np.split(x, cuts))
 
 
-def _norm(config, role, key, index=None):
-    weight = _same(weight_path(role, "weight", index, config.norm), f"{key}.weight")
+def _norm(config, role, key, index=None, decoder=False):
+    weight = _same(weight_path(role, "weight", index, config.norm, decoder), f"{key}.weight")
     if config.norm == "rms_norm":
         return [weight]
-    return [weight, _same(weight_path(role, "bias", index, config.norm), f"{key}.bias")]
+    return [weight, _same(weight_path(role, "bias", index, config.norm, decoder), f"{key}.bias")]
 
 
-def _dense(role, key, index=None, bias=True, linear=_transposed):
-    tensors = [linear(weight_path(role, "weight", index), f"{key}.weight")]
-    return tensors + ([_same(weight_path(role, "bias", index), f"{key}.bias")] if bias else [])
-
-
-def _fused_dense(role, keys, sizes, index, bias):
-    tensors = [_fused(weight_path(role, "weight", index), tuple(f"{k}.weight" for k in keys),
-                      sizes)]
+def _dense(role, key, index=None, bias=True, linear=_transposed, decoder=False):
+    tensors = [linear(weight_path(role, "weight", index, decoder=decoder), f"{key}.weight")]
     if bias:
-        tensors.append(_fused(weight_path(role, "bias", index), tuple(f"{k}.bias" for k in keys),
-                              sizes, linear=False))
+        tensors.append(_same(weight_path(role, "bias", index, decoder=decoder), f"{key}.bias"))
+    return tensors
+
+
+def _fused_dense(role, keys, sizes, index, bias, decoder=False):
+    def path(weight):
+        return weight_path(role, weight, index, decoder=decoder)
+
+    tensors = [_fused(path("weight"), tuple(f"{k}.weight" for k in keys), sizes)]
+    if bias:
+        tensors.append(_fused(path("bias"), tuple(f"{k}.bias" for k in keys), sizes,
+                              linear=False))
     return tensors
 
 
@@ -139,4 +143,78 @@ def llama_tensors(config: ModelConfig, prefix="model.") -> list[Tensor]:
         if c.qk_norm:
             tensors += [*_norm(c, "query_norm", f"{hf}self_attn.q_norm", i),
                         *_norm(c, "key_norm", f"{hf}self_attn.k_norm", i)]
+    return tensors
+
+
+def _sides(config):
+    """(HF stack name, whether it is kzoo's decoder side, its block count)."""
+    return (("encoder", False, config.num_layers), ("decoder", True, config.decoder_layers))
+
+
+def t5_tensors(config: ModelConfig, prefix="") -> list[Tensor]:
+    """T5ForConditionalGeneration weights (1.0 and 1.1): one relative bias table per stack, in
+    its first block; Q, K, V, O without biases; `wi` or the gated `wi_0` (gate) and `wi_1`."""
+    c, p = config, prefix
+    inner = c.num_heads * c.attention_head_size
+    wi = ("wi_0", "wi_1") if c.feed_forward == "gated" else ("wi",)
+    tensors = [_same(weight_path("token_embedding"), f"{p}shared.weight")]
+    if not c.tie_embeddings:
+        tensors.append(_transposed(weight_path("token_embedding", "output"), "lm_head.weight"))
+    for side, decoder, count in _sides(c):
+        s = f"{p}{side}."
+        tensors += [_same(weight_path("relative_embedding", decoder=decoder),
+                          f"{s}block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
+                    *_norm(c, "final_norm", f"{s}final_layer_norm", decoder=decoder)]
+        for i in range(count):
+            hf = f"{s}block.{i}.layer."
+            attention = f"{hf}0.SelfAttention."
+            ffn = f"{hf}{2 if decoder else 1}."
+            tensors += [
+                *_fused_dense("qkv", tuple(attention + n for n in "qkv"), (inner,) * 3, i, False,
+                              decoder),
+                *_dense("attention_output", f"{attention}o", i, False, decoder=decoder),
+                *_norm(c, "attention_norm", f"{hf}0.layer_norm", i, decoder),
+                *_fused_dense("ffn_in", tuple(f"{ffn}DenseReluDense.{n}" for n in wi),
+                              (c.intermediate_size,) * len(wi), i, False, decoder),
+                *_dense("ffn_out", f"{ffn}DenseReluDense.wo", i, False, decoder=decoder),
+                *_norm(c, "ffn_norm", f"{ffn}layer_norm", i, decoder)]
+            if decoder:
+                cross = f"{hf}1.EncDecAttention."
+                tensors += [
+                    *_dense("cross_query", f"{cross}q", i, False, decoder=True),
+                    *_fused_dense("cross_key_value", (f"{cross}k", f"{cross}v"), (inner,) * 2,
+                                  i, False, True),
+                    *_dense("cross_output", f"{cross}o", i, False, decoder=True),
+                    *_norm(c, "cross_attention_norm", f"{hf}1.layer_norm", i, True)]
+    return tensors
+
+
+def bart_tensors(config: ModelConfig, prefix="model.") -> list[Tensor]:
+    """BartForConditionalGeneration weights: a position table (with BART's 2 offset rows) and
+    an embedding LayerNorm per stack, biases everywhere, the head tied to `shared`."""
+    c, p, h = config, prefix, config.hidden_size
+    tensors = [_same(weight_path("token_embedding"), f"{p}shared.weight")]
+    for side, decoder, count in _sides(c):
+        s = f"{p}{side}."
+        tensors += [_same(weight_path("position_embedding", decoder=decoder),
+                          f"{s}embed_positions.weight"),
+                    *_norm(c, "embedding_norm", f"{s}layernorm_embedding", decoder=decoder)]
+        for i in range(count):
+            hf = f"{s}layers.{i}."
+            tensors += [
+                *_fused_dense("qkv", tuple(f"{hf}self_attn.{n}_proj" for n in "qkv"), (h,) * 3,
+                              i, True, decoder),
+                *_dense("attention_output", f"{hf}self_attn.out_proj", i, decoder=decoder),
+                *_norm(c, "attention_norm", f"{hf}self_attn_layer_norm", i, decoder),
+                *_dense("ffn_in", f"{hf}fc1", i, decoder=decoder),
+                *_dense("ffn_out", f"{hf}fc2", i, decoder=decoder),
+                *_norm(c, "ffn_norm", f"{hf}final_layer_norm", i, decoder)]
+            if decoder:
+                cross = f"{hf}encoder_attn."
+                tensors += [
+                    *_dense("cross_query", f"{cross}q_proj", i, decoder=True),
+                    *_fused_dense("cross_key_value", (f"{cross}k_proj", f"{cross}v_proj"),
+                                  (h, h), i, True, True),
+                    *_dense("cross_output", f"{cross}out_proj", i, decoder=True),
+                    *_norm(c, "cross_attention_norm", f"{hf}encoder_attn_layer_norm", i, True)]
     return tensors

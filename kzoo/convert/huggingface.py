@@ -24,7 +24,8 @@ from kzoo.convert.safetensors_files import has_weights, read_checkpoint_weights
 
 # Buffers some checkpoints carry that are no weights: GPT-2's causal masks, BERT's position ids,
 # rotary tables.
-_BUFFERS = (".attn.bias", ".attn.masked_bias", "position_ids", "rotary_emb.inv_freq")
+_BUFFERS = (".attn.bias", ".attn.masked_bias", "position_ids", "rotary_emb.inv_freq",
+            "final_logits_bias")
 
 
 def _require(path: Path, what: str):
@@ -70,13 +71,13 @@ def load_huggingface(directory, task=None, **config_overrides):
     (model, tokenizer).
 
     The family comes from config.json's `model_type` (`kzoo.convert.hf_families.FAMILIES`: bert,
-    gpt2, llama, mistral, qwen2, qwen3). BERT gives an `Encoder`, or with `task="pretraining"` a
-    `MaskedLMPretrainer` (the MLM/NSP heads load when the checkpoint has them). Decoders give a
-    `Decoder`, or with `task="causal_lm"` a `CausalLM`. The tokenizer is None when the directory
+    gpt2, llama, mistral, qwen2, qwen3, t5, bart). BERT gives an `Encoder`, or with
+    `task="pretraining"` a `MaskedLMPretrainer` (the MLM/NSP heads load when the checkpoint has
+    them). Decoders give a `Decoder`, or with `task="causal_lm"` a `CausalLM`; T5 and BART an
+    `EncoderDecoder`, or with `task="seq2seq_lm"` a `Seq2SeqLM`. The tokenizer is None when the directory
     has no tokenizer files.
     """
-    import kzoo
-    from kzoo.tasks import CausalLM, MaskedLMPretrainer
+    from kzoo.models import BACKBONES
 
     hf_config, tensors = read_checkpoint(directory)
     source = f"{directory}/config.json"
@@ -84,18 +85,40 @@ def load_huggingface(directory, task=None, **config_overrides):
     config = config_from_hf(hf_config, source).replace(**config_overrides)
     prefix = family.prefix if any(k.startswith(family.prefix) for k in tensors) else ""
     layout = family.tensors(config, prefix)
-    if config.causal:
-        backbone = kzoo.build_decoder(config)
-        model = CausalLM(backbone) if task == "causal_lm" else backbone
-    else:
-        model = backbone = kzoo.build_encoder(config)
-        if task == "pretraining":
-            model = MaskedLMPretrainer(backbone)
-            layout += [
-                t for t in bert_pretraining_head_tensors() if all(k in tensors for k in t.hf_keys)
-            ]
+    _refuse_logit_bias(tensors, directory)
+    backbone = BACKBONES[config.stack](config)
+    model = _task_of(backbone, task)
+    if model is not backbone and config.stack == "encoder":
+        layout += [
+            t for t in bert_pretraining_head_tensors() if all(k in tensors for k in t.hf_keys)
+        ]
     _assign(model, layout, tensors, directory)
     return model, load_tokenizer(directory, family.model_type)
+
+
+# The task each backbone kind converts into, by `load_huggingface`'s `task` name.
+TASKS = {"encoder": "pretraining", "decoder": "causal_lm", "encoder_decoder": "seq2seq_lm"}
+
+
+def _task_of(backbone, task):
+    from kzoo.tasks import CausalLM, MaskedLMPretrainer, Seq2SeqLM
+
+    if task is None:
+        return backbone
+    wanted = TASKS[backbone.config.stack]
+    if task != wanted:
+        raise ValueError(f"task={task!r} does not fit a {backbone.config.stack} checkpoint; "
+                         f"use task={wanted!r}, or none for the bare backbone.")
+    return {"pretraining": MaskedLMPretrainer, "causal_lm": CausalLM,
+            "seq2seq_lm": Seq2SeqLM}[task](backbone)
+
+
+def _refuse_logit_bias(tensors, directory):
+    # BART's `final_logits_bias` is a buffer that every published checkpoint leaves at zero.
+    bias = tensors.get("final_logits_bias")
+    if bias is not None and np.any(bias):
+        raise ValueError(f"{directory}: final_logits_bias is not zero; kzoo's BART head has no "
+                         f"output bias, and kzoo never loads an approximation of a checkpoint.")
 
 
 def _assign(model, layout, tensors, directory):

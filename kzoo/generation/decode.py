@@ -9,7 +9,6 @@ length penalty, and re-run the whole prompt on their first step.
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import keras
 from keras import ops
 
 from kzoo.generation.processors import (
@@ -345,9 +344,7 @@ def beam_hypotheses(decoder, token_ids, padding_mask, config: GenerationConfig) 
         tokens = ops.reshape(
             ops.take_along_axis(candidate_tokens, live_order[:, :, None], axis=1), (-1, total)
         )
-        heads = decoder.config.kv_heads
-        cache_rows = ops.reshape(keep_rows[:, None] * heads + ops.arange(heads)[None, :], (-1,))
-        cache = keras.tree.map_structure(lambda c: ops.take(c, cache_rows, axis=0), cache)
+        cache = decoder.reorder_cache(cache, keep_rows)
         next_tokens = ops.reshape(ops.take_along_axis(token, live_order, axis=1), (-1,))
         if config.repetition_penalty != 1.0:
             seen = ops.logical_or(

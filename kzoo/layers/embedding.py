@@ -54,8 +54,9 @@ def project_onto_rows(x, table):
 class TransformerEmbedding(keras.layers.Layer):
     """Token embeddings, plus learned positions and segments when the config has them.
 
-    BERT normalises the sum (`embedding_norm`); GPT-2 and Llama do not. Rotary positions are
-    applied in attention instead. The token table is a `TokenEmbedding` (a keras_hub
+    BERT and BART normalise the sum (`embedding_norm`); GPT-2, Llama and T5 do not. Rotary and
+    relative positions are applied in attention instead. An encoder-decoder's decoder side
+    passes the encoder side's `token_embedding` to share its table. The token table is a `TokenEmbedding` (a keras_hub
     `ReversibleEmbedding`), so `layer.token_embedding(h, reverse=True)` projects hidden states
     back onto the vocabulary, with the same weights when `tie_embeddings` is set.
 
@@ -65,18 +66,20 @@ class TransformerEmbedding(keras.layers.Layer):
         (2, 5, 8)
     """
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, config, token_embedding=None, **kwargs):
         super().__init__(**kwargs)
         from kzoo.config import resolve_config
 
         self.config = c = resolve_config(config)
         init = keras.initializers.TruncatedNormal(stddev=c.initializer_range)
         table = dict(embeddings_initializer=init, dtype=self.dtype_policy)
-        self.token_embedding = TokenEmbedding(
+        self.token_embedding = token_embedding or TokenEmbedding(
             c.vocab_size, c.hidden_size, tie_weights=c.tie_embeddings, **table,
             name="token_embedding")
+        # BART's table keeps `position_offset` unused rows first, as its checkpoints do.
         self.position_embedding = keras.layers.Embedding(
-            c.max_positions, c.hidden_size, **table, name="position_embedding"
+            c.max_positions + c.position_offset, c.hidden_size, **table,
+            name="position_embedding"
         ) if c.position_encoding == "learned" else None
         self.segment_embedding = keras.layers.Embedding(
             c.num_segments, c.hidden_size, **table, name="segment_embedding"
@@ -86,7 +89,7 @@ class TransformerEmbedding(keras.layers.Layer):
 
     def build(self, token_ids_shape, *args, **kwargs):
         for table in (self.token_embedding, self.position_embedding, self.segment_embedding):
-            if table is not None:
+            if table is not None and not table.built:
                 table.build(token_ids_shape)
         if self.norm is not None:
             self.norm.build((*token_ids_shape, self.config.hidden_size))
@@ -99,7 +102,7 @@ class TransformerEmbedding(keras.layers.Layer):
             if positions is None:
                 positions = (position_ids(padding_mask) if padding_mask is not None
                              else ops.arange(ops.shape(token_ids)[-1])[None, :])
-            x = x + self.position_embedding(positions)
+            x = x + self.position_embedding(positions + self.config.position_offset)
         if self.segment_embedding is not None:
             if segment_ids is None:
                 segment_ids = ops.zeros_like(token_ids)

@@ -37,3 +37,9 @@ def write_cache(cache, update, index, in_place=False):
         v=tf.reshape(update, (-1, size)),
     )
     return tf.reshape(flat, tf.shape(cache))
+
+
+def sequence_rows(sequences, heads):
+    """The cache rows of the sequences `sequences` (1-D int32): each one's `heads` consecutive
+    rows, for reordering a cache by sequence (beam search)."""
+    return ops.reshape(sequences[:, None] * heads + ops.arange(heads)[None, :], (-1,))

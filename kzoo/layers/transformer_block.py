@@ -1,5 +1,5 @@
-"""The one transformer block of kzoo: attention + feed-forward (MLP or gated), pre- or
-post-norm."""
+"""The one transformer block of kzoo: self-attention, optional cross-attention, and a
+feed-forward network (MLP or gated), pre- or post-norm."""
 
 import functools
 import math
@@ -7,7 +7,7 @@ import math
 import keras
 from keras import ops
 
-from kzoo.layers.attention import SelfAttention
+from kzoo.layers.attention import Attention
 from kzoo.layers.backend import xla_fused
 from kzoo.layers.dense import Dense
 from kzoo.layers.norms import make_norm
@@ -61,12 +61,14 @@ def feed_forward_activation(kind, activation):
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class TransformerBlock(keras.layers.Layer):
-    """Self-attention then a feed-forward network, each with a residual and a norm, as the
-    `ModelConfig` says.
+    """Self-attention, then (with `cross_attention`) attention over another stack's output,
+    then a feed-forward network, each with a residual and a norm, as the `ModelConfig` says.
 
-    `norm_placement="post"` is BERT (`x = N(x + f(x))`); `"pre"` is GPT-2 and Llama
-    (`x = x + f(N(x))`). The feed-forward is an MLP or gated (`feed_forward_activation`).
-    Given a `cache`, the call returns `(output, updated_cache)` (see `SelfAttention`). Given
+    `norm_placement="post"` is BERT and BART (`x = N(x + f(x))`); `"pre"` is GPT-2, Llama and
+    T5 (`x = x + f(N(x))`). Self-attention is causal when `causal` (default: the config's
+    stack is a decoder). The feed-forward is an MLP or gated (`feed_forward_activation`).
+    Given a `cache`, the call returns `(output, updated_cache)` (see `Attention`); a
+    cross-attending block's cache is `{"self": (keys, values), "cross": memory_cache}`. Given
     `query_positions` (batch, n), it returns only those n positions, exactly as the full call
     would (see `Encoder.sequence_output`).
 
@@ -76,24 +78,32 @@ class TransformerBlock(keras.layers.Layer):
         (1, 4, 8)
     """
 
-    def __init__(self, config, **kwargs):
+    def __init__(self, config, causal=None, cross_attention=False, **kwargs):
         super().__init__(**kwargs)
         from kzoo.config import resolve_config
 
         self.config = resolve_config(config)
+        self.causal = self.config.causal if causal is None else causal
+        self.cross_attention = cross_attention
 
     def build(self, input_shape, *args, **kwargs):
         c = self.config
         init = keras.initializers.TruncatedNormal(stddev=c.initializer_range)
         dense = dict(kernel_initializer=init, use_bias=c.ffn_bias, dtype=self.dtype_policy)
         gates = 2 if c.feed_forward == "gated" else 1
-        self.attention = SelfAttention(c, dtype=self.dtype_policy, name="attention")
+        kind = "causal" if self.causal else "bidirectional"
+        self.attention = Attention(c, kind, dtype=self.dtype_policy, name="attention")
         self.attention_norm = make_norm(c, "attention_norm", self.dtype_policy)
+        built = [self.attention, self.attention_norm]
+        if self.cross_attention:
+            self.cross = Attention(c, "cross", dtype=self.dtype_policy, name="cross_attention")
+            self.cross_norm = make_norm(c, "cross_attention_norm", self.dtype_policy)
+            built += [self.cross, self.cross_norm]
         self.ffn_in = Dense(gates * c.intermediate_size, **dense, name="ffn_in")
         self.ffn_out = Dense(input_shape[-1], **dense, name="ffn_out")
         self.ffn_norm = make_norm(c, "ffn_norm", self.dtype_policy)
         self.dropout_layer = keras.layers.Dropout(c.dropout, dtype=self.dtype_policy)
-        for layer in (self.attention, self.attention_norm, self.ffn_norm, self.ffn_in):
+        for layer in (*built, self.ffn_norm, self.ffn_in):
             layer.build(input_shape)
         self.ffn_out.build((*input_shape[:-1], c.intermediate_size))
         self.built = True
@@ -107,37 +117,61 @@ class TransformerBlock(keras.layers.Layer):
         cache_index=0,
         in_place_cache=False,
         query_positions=None,
+        attention_bias=None,
+        memory=None,
+        memory_mask=None,
         training=None,
     ):
+        self_cache, cross_cache = (cache["self"], cache["cross"]) if (
+            self.cross_attention and cache is not None) else (cache, None)
+
+        def attend(h):
+            return self.attention(
+                h,
+                padding_mask,
+                positions=positions,
+                cache=self_cache,
+                cache_index=cache_index,
+                in_place_cache=in_place_cache,
+                query_positions=query_positions,
+                attention_bias=attention_bias,
+                training=training,
+            )
+
+        x, self_cache = self._residual(x, self.attention_norm, attend, cache, training,
+                                       query_positions)
+        if self.cross_attention:
+            def cross(h):
+                return self.cross(h, memory_mask, memory=memory, cache=cross_cache,
+                                  training=training)
+
+            x, cross_cache = self._residual(x, self.cross_norm, cross, cache, training)
+        between = feed_forward_activation(self.config.feed_forward, self.config.activation)
+
+        def feed_forward(h):
+            return self.ffn_out((xla_fused(between) if training else between)(self.ffn_in(h)))
+
+        x, _ = self._residual(x, self.ffn_norm, feed_forward, None, training)
+        if cache is None:
+            return x
+        return x, ({"self": self_cache, "cross": cross_cache} if self.cross_attention
+                   else self_cache)
+
+    def _residual(self, x, norm, sublayer, cache, training, query_positions=None):
+        """`x + sublayer(x)` normed before (pre) or after (post); returns it and the sublayer's
+        updated cache when there is a cache."""
         pre = self.config.norm_placement == "pre"
-        h = self.attention_norm(x, training=training) if pre else x
-        h = self.attention(
-            h,
-            padding_mask,
-            positions=positions,
-            cache=cache,
-            cache_index=cache_index,
-            in_place_cache=in_place_cache,
-            query_positions=query_positions,
-            training=training,
-        )
+        h = sublayer(norm(x, training=training) if pre else x)
         if cache is not None:
             h, cache = h
         if query_positions is not None:
             x = ops.take_along_axis(x, query_positions[:, :, None], axis=1)
         x = x + self.dropout_layer(h, training=training)
-        if not pre:
-            x = self.attention_norm(x, training=training)
-        h = self.ffn_norm(x, training=training) if pre else x
-        between = feed_forward_activation(self.config.feed_forward, self.config.activation)
-        h = self.ffn_out((xla_fused(between) if training else between)(self.ffn_in(h)))
-        x = x + self.dropout_layer(h, training=training)
-        if not pre:
-            x = self.ffn_norm(x, training=training)
-        return x if cache is None else (x, cache)
+        return (x if pre else norm(x, training=training)), cache
 
     def compute_output_shape(self, input_shape, *args, **kwargs):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "config": self.config.to_dict()}
+        return {**super().get_config(), "config": self.config.to_dict(), "causal": self.causal,
+                "cross_attention": self.cross_attention}

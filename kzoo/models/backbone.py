@@ -1,10 +1,14 @@
 """What encoders and decoders share: config-based serialization and the layer stack."""
 
+from typing import Any, NamedTuple
+
 import keras
 
 from kzoo.config import ModelConfig, resolve_config
 from kzoo.layers import TransformerBlock, TransformerEmbedding
 from kzoo.layers.norms import make_norm
+from kzoo.layers.relative_bias import RelativePositionBias
+from kzoo.models.weights import DECODER
 
 
 class Backbone(keras.Model):
@@ -96,21 +100,42 @@ class Backbone(keras.Model):
         return copy
 
 
-def make_layers(config: ModelConfig, dtype=None):
-    """The embedding, the blocks and (for pre-norm stacks) the final norm, from the config's row
-    of components."""
-    embedding = TransformerEmbedding(config, dtype=dtype, name="embedding")
+class Stack(NamedTuple):
+    """The layers of one stack: embedding, blocks, final norm (pre-norm stacks) and relative
+    position bias (`position_encoding="relative"`), each None where the config has none."""
+
+    embedding: Any
+    blocks: list
+    final_norm: Any
+    relative_bias: Any
+
+
+def make_layers(config: ModelConfig, dtype=None, decoder_side=False, token_embedding=None):
+    """One stack's layers from the config's row of components. `decoder_side` builds an
+    encoder-decoder's decoder: causal blocks that cross-attend, names prefixed by
+    `weights.DECODER`, and `token_embedding` shared with the encoder side."""
+    prefix = DECODER if decoder_side else ""
+    embedding = TransformerEmbedding(config, token_embedding, dtype=dtype,
+                                     name=f"{prefix}embedding")
     blocks = [
-        TransformerBlock(config, dtype=dtype, name=f"block_{i}") for i in range(config.num_layers)
+        TransformerBlock(config, causal=True if decoder_side else None,
+                         cross_attention=decoder_side, dtype=dtype, name=f"{prefix}block_{i}")
+        for i in range(config.decoder_layers if decoder_side else config.num_layers)
     ]
-    final_norm = make_norm(config, "final_norm", dtype) if config.norm_placement == "pre" else None
-    return embedding, blocks, final_norm
+    pre = config.norm_placement == "pre"
+    final_norm = make_norm(config, f"{prefix}final_norm", dtype) if pre else None
+    relative_bias = None
+    if config.position_encoding == "relative":
+        relative_bias = RelativePositionBias(config, bidirectional=not decoder_side, dtype=dtype,
+                                             name=f"{prefix}relative_bias")
+    return Stack(embedding, blocks, final_norm, relative_bias)
 
 
 def checked_config(preset_or_config, overrides, stack: str, builder: str) -> ModelConfig:
     config = resolve_config(preset_or_config, **overrides)
     if config.stack != stack:
-        other = {"encoder": "build_encoder", "decoder": "build_decoder"}[config.stack]
+        other = {"encoder": "build_encoder", "decoder": "build_decoder",
+                 "encoder_decoder": "build_encoder_decoder"}[config.stack]
         raise ValueError(
             f"{builder} got a config with stack={config.stack!r}; use {other} for it, "
             f"or pass stack={stack!r}."

@@ -6,6 +6,7 @@ from keras import ops
 
 from kzoo.layers.backend import tensorflow_without_xla
 from kzoo.layers.embedding import position_ids
+from kzoo.layers.kv_cache import sequence_rows
 from kzoo.models.backbone import Backbone, checked_config, make_layers
 
 
@@ -25,7 +26,8 @@ class Decoder(Backbone):
 
     def __init__(self, config="gpt2_small", dtype=None, **kwargs):
         config = checked_config(config, {}, "decoder", builder="Decoder")
-        self.embedding, self.blocks, self.final_norm = make_layers(config, dtype)
+        stack = make_layers(config, dtype)
+        self.embedding, self.blocks, self.final_norm = stack.embedding, stack.blocks, stack.final_norm
         inputs = {
             name: keras.Input((None,), dtype="int32", name=name)
             for name in ("token_ids", "padding_mask")
@@ -79,6 +81,11 @@ class Decoder(Backbone):
         if self.final_norm is not None:
             x = self.final_norm(x)
         return self.step_logits(x), x, tuple(layer_caches)
+
+    def reorder_cache(self, cache, rows):
+        """The cache of the sequences `rows` (beam search keeps the best beams' rows)."""
+        cache_rows = sequence_rows(rows, self.config.kv_heads)
+        return keras.tree.map_structure(lambda c: ops.take(c, cache_rows, axis=0), cache)
 
     def output_table(self):
         """The (vocab, hidden) table the LM head projects onto when it is tied to the token

@@ -4,10 +4,15 @@ Conversion tables, tensor-parallel sharding, LoRA targets, weight-decay exclusio
 layer-wise learning-rate decay all read these names; no other module spells a weight path.
 A path is a Keras variable path: layer names joined by "/", then the weight's own name.
 
+An encoder-decoder's decoder side names its layers as the encoder side does, with `DECODER`
+before the first name ("decoder_block_0/cross_attention/query").
+
 Example:
     >>> layer_path("qkv", 3)
     'block_3/attention/qkv'
-    >>> block_index("block_3/attention/qkv/kernel")
+    >>> layer_path("final_norm", decoder=True)
+    'decoder_final_norm'
+    >>> block_index("decoder_block_3/attention/qkv/kernel")
     3
 """
 
@@ -16,7 +21,8 @@ import re
 from kzoo.layers.norms import NORMS
 
 BLOCK = "block_{index}"
-_BLOCK_INDEX = re.compile(r"(?:^|/)block_(\d+)/")
+DECODER = "decoder_"
+_BLOCK_INDEX = re.compile(r"(?:^|/)(?:decoder_)?block_(\d+)/")
 
 # The layers of a backbone by role: block roles sit under BLOCK, the others at the top.
 BLOCK_LAYERS = {
@@ -25,6 +31,10 @@ BLOCK_LAYERS = {
     "query_norm": "attention/query_norm",
     "key_norm": "attention/key_norm",
     "attention_norm": "attention_norm",
+    "cross_query": "cross_attention/query",
+    "cross_key_value": "cross_attention/key_value",
+    "cross_output": "cross_attention/output",
+    "cross_attention_norm": "cross_attention_norm",
     "ffn_in": "ffn_in",
     "ffn_out": "ffn_out",
     "ffn_norm": "ffn_norm",
@@ -34,6 +44,7 @@ TOP_LAYERS = {
     "position_embedding": "embedding/position_embedding",
     "segment_embedding": "embedding/segment_embedding",
     "embedding_norm": "embedding/norm",
+    "relative_embedding": "relative_bias",
     "final_norm": "final_norm",
     "pooler": "pooler",
 }
@@ -59,18 +70,22 @@ LORA_TARGETS = {
 }
 
 
-def layer_path(role: str, index: int | None = None) -> str:
-    """The path of the layer that plays `role` (in block `index` for block roles)."""
+def layer_path(role: str, index: int | None = None, decoder: bool = False) -> str:
+    """The path of the layer that plays `role` (in block `index` for block roles), on an
+    encoder-decoder's decoder side when `decoder`."""
     if role in BLOCK_LAYERS:
-        return f"{BLOCK.format(index=index)}/{BLOCK_LAYERS[role]}"
-    return TOP_LAYERS[role]
+        path = f"{BLOCK.format(index=index)}/{BLOCK_LAYERS[role]}"
+    else:
+        path = TOP_LAYERS[role]
+    return DECODER + path if decoder else path
 
 
-def weight_path(role: str, weight: str = "weight", index: int | None = None, norm=None) -> str:
+def weight_path(role: str, weight: str = "weight", index: int | None = None, norm=None,
+                decoder: bool = False) -> str:
     """The variable path of `weight` ("weight", "bias", or a table's "output") of the layer
     playing `role`; `norm` names the norm kind for norm roles."""
     names = NORMS[norm].PARAMETERS if norm else TABLE if role.endswith("embedding") else DENSE
-    return f"{layer_path(role, index)}/{names[weight]}"
+    return f"{layer_path(role, index, decoder)}/{names[weight]}"
 
 
 def block_index(path: str) -> int | None:
