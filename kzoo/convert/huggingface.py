@@ -167,7 +167,8 @@ def _check_shapes(tensor, parts, variable, directory):
 def load_tokenizer(directory, model_type="gpt2"):
     """The checkpoint's tokenizer: WordPiece from vocab.txt; byte-level BPE from tokenizer.json
     (with the model's own split: GPT-2, Llama 3, Qwen2) or from vocab.json + merges.txt (GPT-2's
-    split); or SentencePiece from tokenizer.model (Llama 2, TinyLlama); None if none.
+    split, BART's too); or SentencePiece from tokenizer.model (Llama 2, TinyLlama) or
+    spiece.model (T5); None if none.
     """
     directory = Path(directory)
     if (directory / "vocab.txt").exists():
@@ -188,10 +189,11 @@ def load_tokenizer(directory, model_type="gpt2"):
                 f"Face's on digits and contractions."
             )
         return load_bpe(directory / "vocab.json", directory / "merges.txt")
-    if (directory / "tokenizer.model").exists():
-        from kzoo.text import load_sentencepiece
+    for name in ("tokenizer.model", "spiece.model"):  # Llama 2 and T5 name theirs differently
+        if (directory / name).exists():
+            from kzoo.text import load_sentencepiece
 
-        return load_sentencepiece(directory / "tokenizer.model")
+            return load_sentencepiece(directory / name)
     return None
 
 

@@ -109,7 +109,7 @@ class Generator:
             self._compiled[key] = self._compile(*key)
         self._check_length(token_ids, config)
         return self._compiled[key](
-            tf.cast(token_ids, tf.int32), tf.cast(padding_mask, tf.int32), _seed_of(config)
+            tf.cast(token_ids, tf.int32), tf.cast(padding_mask, tf.int32), seed_of(config)
         )
 
     def _compile(self, setting: GenerationConfig, plan: "DecodePlan"):
@@ -188,7 +188,7 @@ class Generator:
             )
             self._streaming[setting] = start, step, running
         start, step, running = self._streaming[setting]
-        state = start(ids, mask, _seed_of(config))
+        state = start(ids, mask, seed_of(config))
         text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # holds a cut character
         while bool(running(state)):
             state = step(state)
@@ -228,6 +228,6 @@ class DecodePlan(NamedTuple):
     screened: bool
 
 
-def _seed_of(config: GenerationConfig):
+def seed_of(config: GenerationConfig):
     """The request's sampling seed as a tensor: `config.seed`, or a fresh one when it is None."""
     return tf.constant(secrets.randbits(31) if config.seed is None else config.seed, tf.int32)

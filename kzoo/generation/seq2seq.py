@@ -2,9 +2,15 @@
 of `kzoo.generation.decode` runs the decoder against its self-attention cache and the encoder
 output's cross-attention keys and values."""
 
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
 from keras import ops
 
+from kzoo.data.parallel import end_terminated
 from kzoo.generation.decode import GenerationConfig, beam_search, sample_or_greedy
+from kzoo.generation.generator import IDS, RAGGED_IDS, SEED, seed_of
 
 
 def generate_ids(model, source_ids, source_mask, config: GenerationConfig, start_id, seed=0):
@@ -21,3 +27,55 @@ def generate_ids(model, source_ids, source_mask, config: GenerationConfig, start
     if config.method == "beam":
         return beam_search(decoder, start, ops.ones_like(start), config)
     return sample_or_greedy(decoder, start, ops.ones_like(start), config, seed=seed)
+
+
+class Seq2SeqGenerator:
+    """Text to text with a `Seq2SeqLM`: sources are tokenized as in training (cut to
+    `max_source_length`, ended by `end_token_id`), each `GenerationConfig` compiles one graph
+    (batch and lengths dynamic), and outputs stop at the end token.
+
+    Example:
+        >>> translate = Seq2SeqGenerator(model, spm, end_token_id=3)
+        >>> translate(["Ein Hund rennt."], method="beam", num_beams=4)
+        ['A dog is running.']
+    """
+
+    def __init__(self, model, tokenizer, max_source_length=512, **defaults):
+        self.model, self.tokenizer = model, tokenizer
+        self.max_source_length, self.defaults = max_source_length, defaults
+        self._compiled = {}
+        self._detokenize = tf.function(lambda ids: tokenizer.detokenize(ids),
+                                       input_signature=[RAGGED_IDS])
+
+    def config(self, **options) -> GenerationConfig:
+        return GenerationConfig(**{**self.defaults, **options})
+
+    def generate_ids(self, source_ids, source_mask, **options):
+        """(batch, 1 + max_new_tokens) ids, the decoder start token first."""
+        config = self.config(**options)
+        key = dataclasses.replace(config, seed=None)
+        if key not in self._compiled:
+            start = self.model.decoder_start_token_id
+
+            def run(ids, mask, seed):
+                return generate_ids(self.model.backbone, ids, mask, key, start, seed)
+
+            self._compiled[key] = tf.function(run, input_signature=[IDS, IDS, SEED])
+        return self._compiled[key](tf.cast(source_ids, tf.int32),
+                                   tf.cast(source_mask, tf.int32), seed_of(config))
+
+    def __call__(self, texts, **options) -> list[str]:
+        config = self.config(**options)
+        if config.end_token_id is None:
+            raise ValueError("Seq2SeqGenerator needs end_token_id (the id that ends sources and "
+                             "outputs, e.g. 3 for a kzoo SentencePiece vocabulary).")
+        ids = end_terminated(self.tokenizer, tf.constant(texts), self.max_source_length,
+                             config.end_token_id)
+        output = self.generate_ids(ids.to_tensor(config.pad_token_id),
+                                   tf.ones_like(ids).to_tensor(0), **options).numpy()
+        rows = []
+        for row in output[:, 1:]:
+            ends = np.flatnonzero(row == config.end_token_id)
+            rows.append([int(t) for t in row[: ends[0] if len(ends) else len(row)]])
+        texts = self._detokenize(tf.ragged.constant(rows, dtype=tf.int32, ragged_rank=1))
+        return [t.decode("utf-8", "replace") for t in texts.numpy()]
