@@ -83,10 +83,10 @@ def test_scores_follow_sacrebleu_and_rouge_conventions():
         translation_scores(references, references[:1])
 
 
-def test_a_tiny_translation_run_learns_to_beat_copying_the_source(pairs, spm):
-    """German → English on 1,100 real pairs: the validation loss falls and beam search's BLEU on
-    100 held-out pairs beats copying the German source."""
-    from kzoo.generation.seq2seq import Seq2SeqGenerator
+@pytest.fixture(scope="module")
+def trained(pairs, spm):
+    """German → English on 1,100 real pairs, 10 epochs of a bart_tiny-shaped model: the model,
+    the 100 held-out pairs, and the validation loss before and after."""
     from kzoo.tasks import Seq2SeqLM
     from kzoo.training.optimizer import make_optimizer
 
@@ -99,9 +99,55 @@ def test_a_tiny_translation_run_learns_to_beat_copying_the_source(pairs, spm):
     before = model.evaluate(val_batches, verbose=0, return_dict=True)["loss"]
     model.fit(batches, epochs=10, verbose=0, shuffle=False)
     after = model.evaluate(val_batches, verbose=0, return_dict=True)["loss"]
+    return model, val, before, after
+
+
+def _translator(model, spm):
+    from kzoo.generation.seq2seq import Seq2SeqGenerator
+
+    return Seq2SeqGenerator(model, spm, max_source_length=FORM.max_source_length,
+                            end_token_id=FORM.end_id)
+
+
+def test_a_tiny_translation_run_learns_to_beat_copying_the_source(trained, spm):
+    """The validation loss falls, and beam search's BLEU on the held-out pairs beats copying
+    the German source."""
+    model, val, before, after = trained
     assert after < before - 3.0
-    translate = Seq2SeqGenerator(model, spm, max_source_length=FORM.max_source_length,
-                                 end_token_id=FORM.end_id)
-    hypotheses = translate(val.source, method="beam", num_beams=3, max_new_tokens=20)
+    hypotheses = _translator(model, spm)(val.source, method="beam", num_beams=3,
+                                         max_new_tokens=20)
     bleu = translation_scores(hypotheses, val.target)["bleu"]
     assert bleu > translation_scores(val.source, val.target)["bleu"] + 1.0, (bleu, hypotheses[:3])
+
+
+def test_the_text_to_text_export_serves_in_a_fresh_process(trained, spm, tmp_path):
+    """Source text in, translation out, through TF Serving's loader in a process without kzoo,
+    equal to the in-process translation; bad requests get answers or one-line refusals."""
+    from kzoo.export import check_serving_ops, export_saved_model
+    from kzoo.export.fresh_process import replay_warmup_in_fresh_process, warmup_calls
+
+    model, val, _, _ = trained
+    version = export_saved_model(model, spm, tmp_path / "de_en", end_token_id=FORM.end_id,
+                                 sequence_length=FORM.max_source_length)
+    check_serving_ops(version)
+    sources = val.source[:4]
+    expected = _translator(model, spm)(sources, max_new_tokens=12)
+    settings = {"max_new_tokens": 12, "method": "greedy", "temperature": 1.0, "top_k": 0,
+                "top_p": 1.0, "seed": 0}
+
+    def call(source, **changes):
+        return {"signature": "serving_default",
+                "inputs": {"source": source, **settings, **changes}}
+
+    long_source = " ".join(val.source[:20])
+    calls = [call(sources), call(["", long_source]), call({"b64": ["/w=="]}), call([]),
+             call(sources[:1], max_new_tokens=0), call(sources[:1], method="beam")]
+    # The warmup requests replay first, as TF Serving replays them on loading; they must pass.
+    replies = replay_warmup_in_fresh_process(version, extra_calls=calls)["session"]
+    replies = replies[len(warmup_calls(version)):]
+    assert replies[0]["outputs"]["text"] == expected
+    assert len(replies[1]["outputs"]["text"]) == 2  # empty and over-long sources get answers
+    assert len(replies[2]["outputs"]["text"]) == 1  # invalid UTF-8 is read with U+FFFD
+    assert replies[3]["outputs"]["text"] == []
+    assert "max_new_tokens must be >= 1" in replies[4]["error"]
+    assert "method must be greedy or sample" in replies[5]["error"]

@@ -129,6 +129,52 @@ def fill_mask_signatures(pretrainer, encode, top_k=5, jit_compile=False) -> dict
     return {"fill_mask": tf.function(fill_mask, input_signature=[TEXT])}
 
 
+def request_config(max_new_tokens, method, temperature, top_k, top_p, end_token_id):
+    """The decode settings of a generate request's tensors: greedy or sampled, decided in the
+    graph per request."""
+    return types.SimpleNamespace(
+        max_new_tokens=max_new_tokens,
+        method="greedy_or_sample",
+        greedy=method == "greedy",
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        repetition_penalty=1.0,
+        min_new_tokens=0,
+        end_token_id=end_token_id,
+        pad_token_id=end_token_id,
+        stop_sequences=(),
+    )
+
+
+def text_until_end(tokenizer, new, end_token_id) -> dict:
+    """`text` and `token_ids` of generated ids (batch, n), each row cut at its end token."""
+    ended = tf.cast(new == end_token_id, tf.int32)
+    lengths = tf.where(
+        tf.reduce_any(ended > 0, 1), tf.argmax(ended, 1, output_type=tf.int32), tf.shape(new)[1]
+    )
+    new = tf.RaggedTensor.from_tensor(new, lengths=lengths)
+    # a character cut by max_new_tokens (or an invalid byte run) becomes U+FFFD, so a REST/JSON
+    # client never receives bytes it cannot decode
+    return {"text": clean_text(tokenizer.detokenize(new)), "token_ids": new.to_tensor(end_token_id)}
+
+
+def empty_generation():
+    """The answer to a request with no rows."""
+    return {"text": tf.zeros([0], tf.string), "token_ids": tf.zeros([0, 0], tf.int32)}
+
+
+# The inputs of every generate signature after its texts.
+GENERATION_SPEC = [
+    tf.TensorSpec([], tf.int32, name="max_new_tokens"),
+    tf.TensorSpec([], tf.string, name="method"),
+    tf.TensorSpec([], tf.float32, name="temperature"),
+    tf.TensorSpec([], tf.int32, name="top_k"),
+    tf.TensorSpec([], tf.float32, name="top_p"),
+    tf.TensorSpec([], tf.int32, name="seed"),
+]
+
+
 def generator_signatures(decoder, tokenizer, end_token_id, max_prompt_length) -> dict:
     """`generate`: prompt, max_new_tokens, method ("greedy"/"sample"), temperature, top_k, top_p,
     seed → text (the continuation) and token_ids. The decode loop and its KV cache run in the graph.
@@ -161,44 +207,12 @@ def generator_signatures(decoder, tokenizer, end_token_id, max_prompt_length) ->
                 axis=1,
             )
             ids, mask = left_pad(ids)
-            config = types.SimpleNamespace(
-                max_new_tokens=max_new_tokens,
-                method="greedy_or_sample",
-                greedy=method == "greedy",
-                temperature=temperature,
-                top_k=top_k,
-                top_p=top_p,
-                repetition_penalty=1.0,
-                min_new_tokens=0,
-                end_token_id=end_token_id,
-                pad_token_id=end_token_id,
-                stop_sequences=(),
-            )
+            config = request_config(max_new_tokens, method, temperature, top_k, top_p,
+                                    end_token_id)
             new = sample_or_greedy(decoder, ids, mask, config, seed)[:, tf.shape(ids)[1] :]
-            ended = tf.cast(new == end_token_id, tf.int32)
-            lengths = tf.where(
-                tf.reduce_any(ended > 0, 1),
-                tf.argmax(ended, 1, output_type=tf.int32),
-                tf.shape(new)[1],
-            )
-            new = tf.RaggedTensor.from_tensor(new, lengths=lengths)
-            # a character cut by max_new_tokens (or an invalid byte run) becomes U+FFFD, so a
-            # REST/JSON client never receives bytes it cannot decode
-            text = clean_text(tokenizer.detokenize(new))
-            return {"text": text, "token_ids": new.to_tensor(end_token_id)}
+            return text_until_end(tokenizer, new, end_token_id)
 
-        def empty_batch():
-            return {"text": tf.zeros([0], tf.string), "token_ids": tf.zeros([0, 0], tf.int32)}
+        return tf.cond(tf.size(prompt) > 0, continue_prompts, empty_generation)
 
-        return tf.cond(tf.size(prompt) > 0, continue_prompts, empty_batch)
-
-    spec = [
-        tf.TensorSpec([None], tf.string, name="prompt"),
-        tf.TensorSpec([], tf.int32, name="max_new_tokens"),
-        tf.TensorSpec([], tf.string, name="method"),
-        tf.TensorSpec([], tf.float32, name="temperature"),
-        tf.TensorSpec([], tf.int32, name="top_k"),
-        tf.TensorSpec([], tf.float32, name="top_p"),
-        tf.TensorSpec([], tf.int32, name="seed"),
-    ]
+    spec = [tf.TensorSpec([None], tf.string, name="prompt"), *GENERATION_SPEC]
     return {"serving_default": tf.function(generate, input_signature=spec)}

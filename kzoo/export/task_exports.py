@@ -13,9 +13,18 @@ from kzoo.export.signatures import (
     fill_mask_signatures,
     generator_signatures,
 )
+from kzoo.export.seq2seq_signatures import text_to_text_signatures
 from kzoo.export.span_signatures import question_answering_signatures, token_classifier_signatures
 from kzoo.models import Encoder
-from kzoo.tasks import CausalLM, Classifier, Embedder, MaskedLMPretrainer, SpanQA, TokenClassifier
+from kzoo.tasks import (
+    CausalLM,
+    Classifier,
+    Embedder,
+    MaskedLMPretrainer,
+    Seq2SeqLM,
+    SpanQA,
+    TokenClassifier,
+)
 from kzoo.text.encoder_inputs import TextPairEncoder
 
 GENERATE_WARMUP = {
@@ -164,13 +173,27 @@ def _fill_mask(task, tokenizer, settings):
     )
 
 
-@exports(CausalLM)
-def _generator(task, tokenizer, settings):
+def _end_token(task, settings):
     if settings.end_token_id is None:
         raise ValueError(
-            "exporting a CausalLM needs end_token_id (the token that ends generation)."
+            f"exporting a {type(task).__name__} needs end_token_id (the token that ends "
+            f"generation)."
         )
+    return settings.end_token_id
+
+
+@exports(CausalLM)
+def _generator(task, tokenizer, settings):
     signatures = generator_signatures(
-        task.backbone, tokenizer, settings.end_token_id, settings.sequence_length
+        task.backbone, tokenizer, _end_token(task, settings), settings.sequence_length
     )
     return Endpoints(signatures, {"serving_default": GENERATE_WARMUP})
+
+
+@exports(Seq2SeqLM)
+def _text_to_text(task, tokenizer, settings):
+    signatures = text_to_text_signatures(
+        task, tokenizer, _end_token(task, settings), settings.sequence_length
+    )
+    warmup = {k: v for k, v in GENERATE_WARMUP.items() if k != "prompt"}
+    return Endpoints(signatures, {"serving_default": {"source": ["kzoo warmup"], **warmup}})
