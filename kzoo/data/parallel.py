@@ -132,13 +132,19 @@ def seq2seq_batches(pairs: Pairs, tokenizer, form: Seq2SeqFormat, batch_size, sh
     if shuffle:
         data = data.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
     longest = max(form.max_source_length, form.max_target_length)
+    return with_known_length(bucketed(data, batch_size, form.pad_id, longest, bucket_width))
+
+
+def bucketed(examples, batch_size, pad_id, longest, bucket_width=8) -> tf.data.Dataset:
+    """Seq2seq examples padded into batches of similar length (`bucket_width`-token buckets up
+    to `longest`): token ids with `pad_id`, masks and sample weights with 0."""
     boundaries = list(range(bucket_width, longest, bucket_width))
-    pads = ({k: form.pad_id if k.endswith("token_ids") else 0
+    pads = ({k: pad_id if k.endswith("token_ids") else 0
              for k in ("encoder_token_ids", "encoder_padding_mask", "decoder_token_ids",
-                       "decoder_padding_mask")}, form.pad_id, 0.0)
-    batches = data.bucket_by_sequence_length(
+                       "decoder_padding_mask")}, pad_id, 0.0)
+    batches = examples.bucket_by_sequence_length(
         lambda inputs, labels, weights: tf.maximum(tf.shape(inputs["encoder_token_ids"])[0],
                                                    tf.shape(labels)[0]),
         bucket_boundaries=boundaries, bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         padding_values=pads, pad_to_bucket_boundary=False)
-    return with_known_length(batches).prefetch(tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)
