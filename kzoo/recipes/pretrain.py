@@ -1,16 +1,20 @@
-"""`kzoo pretrain`: raw text files → vocabulary → MLM+NSP or causal-LM pretraining, resumable."""
+"""`kzoo pretrain`: raw text files → vocabulary → MLM+NSP, causal-LM, T5 span-corruption or
+BART denoising pretraining, resumable; each `data.task` is a row of `OBJECTIVES`."""
 
 import contextlib
 import warnings
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import keras
 
 import kzoo
 from kzoo import data, text
+from kzoo.data import denoising
+from kzoo.data.parallel import bucketed
 from kzoo.recipes.run_changes import check_changes, record_changes
 from kzoo.recipes.run_config import PRETRAINING_TASKS, RUN_FILE, RunConfig, load_run_config
-from kzoo.tasks import CausalLM, MaskedLMPretrainer
+from kzoo.tasks import CausalLM, MaskedLMPretrainer, Seq2SeqLM
 from kzoo.training import make_optimizer, train
 from kzoo.training.checkpoints import checkpoint_steps, restore_latest
 from kzoo.training.distribution import strategy_scope, worker_dir
@@ -37,8 +41,9 @@ def run_tokenizer(run: RunConfig, directory):
 def pretraining_batches(run: RunConfig, tokenizer):
     """(training, validation) batches. Training batches are deterministic for the seed, so a
     resumed run sees exactly the batches it had left. Validation holds out the last
-    `data.validation_fraction` of the documents (with fixed masks for MLM); None when it is 0."""
-    d, t = run.data, run.training
+    `data.validation_fraction` of the documents (with fixed masks and noise); None when it is
+    0."""
+    d = run.data
     documents = data.read_documents(list(d.files))
     cut = len(documents) - int(len(documents) * d.validation_fraction)
     if d.validation_fraction and (cut < 2 or len(documents) - cut < 2):
@@ -46,51 +51,111 @@ def pretraining_batches(run: RunConfig, tokenizer):
             f"data.validation_fraction={d.validation_fraction} leaves {cut} training and "
             f"{len(documents) - cut} validation documents; each side needs at least 2."
         )
-    train_docs, validation_docs = documents[:cut], documents[cut:]
-    if d.task == "causal_lm":
-
-        def batches(docs, training):
-            windows = data.causal_lm_windows(
-                docs, tokenizer, d.sequence_length, tokenizer.token_to_id("[SEP]")
-            )
-            if training:
-                return data.causal_lm_batches(windows.cache(), t.batch_size, seed=t.seed).repeat()
-            return data.causal_lm_batches(windows, t.batch_size, shuffle_buffer=0).cache()
-    else:
-
-        def batches(docs, training):
-            ids = tokenizer.token_to_id
-            examples = data.make_nsp_examples(
-                data.tokenize_documents(docs, tokenizer),
-                d.sequence_length,
-                ids("[CLS]"),
-                ids("[SEP]"),
-                seed=t.seed,
-            )
-            masking = data.MaskingConfig(
-                tokenizer.vocabulary_size(),
-                ids("[MASK]"),
-                tuple(ids(x) for x in text.SPECIAL_TOKENS),
-                max_predictions=d.max_predictions,
-                whole_word=d.whole_word_masking,
-            )
-            flags = data.continuation_flags(tokenizer.get_vocabulary())
-            if training:
-                return data.mlm_nsp_batches(examples, masking, t.batch_size, flags, seed=t.seed)
-            return data.mlm_nsp_batches(
-                examples,
-                masking,
-                t.batch_size,
-                flags,
-                seed=t.seed + 1,
-                epochs=1,
-                static_masking=True,
-                shuffle_buffer=0,
-            ).cache()
-
-    return batches(train_docs, True), (
-        data.with_known_length(batches(validation_docs, False)) if d.validation_fraction else None
+    batches = OBJECTIVES[d.task].batches
+    return batches(run, tokenizer, documents[:cut], True), (
+        data.with_known_length(batches(run, tokenizer, documents[cut:], False))
+        if d.validation_fraction
+        else None
     )
+
+
+def _causal_lm_batches(run, tokenizer, docs, training):
+    d, t = run.data, run.training
+    windows = data.causal_lm_windows(
+        docs, tokenizer, d.sequence_length, tokenizer.token_to_id("[SEP]")
+    )
+    if training:
+        return data.causal_lm_batches(windows.cache(), t.batch_size, seed=t.seed).repeat()
+    return data.causal_lm_batches(windows, t.batch_size, shuffle_buffer=0).cache()
+
+
+def _mlm_nsp_batches(run, tokenizer, docs, training):
+    d, t = run.data, run.training
+    ids = tokenizer.token_to_id
+    examples = data.make_nsp_examples(
+        data.tokenize_documents(docs, tokenizer),
+        d.sequence_length,
+        ids("[CLS]"),
+        ids("[SEP]"),
+        seed=t.seed,
+    )
+    masking = data.MaskingConfig(
+        tokenizer.vocabulary_size(),
+        ids("[MASK]"),
+        tuple(ids(x) for x in text.SPECIAL_TOKENS),
+        max_predictions=d.max_predictions,
+        whole_word=d.whole_word_masking,
+    )
+    flags = data.continuation_flags(tokenizer.get_vocabulary())
+    if training:
+        return data.mlm_nsp_batches(examples, masking, t.batch_size, flags, seed=t.seed)
+    return data.mlm_nsp_batches(
+        examples,
+        masking,
+        t.batch_size,
+        flags,
+        seed=t.seed + 1,
+        epochs=1,
+        static_masking=True,
+        shuffle_buffer=0,
+    ).cache()
+
+
+# T5 keeps 100 sentinel ids above its vocabulary; a span-corruption run's model does too.
+SENTINELS = 100
+
+
+def _denoising_batches(run, tokenizer, docs, training):
+    """Windows of `data.sequence_length` tokens, noised by the run's objective: afresh on each
+    pass over the training windows (the draw follows the window's running index), fixed for
+    validation."""
+    d, t = run.data, run.training
+    ids = tokenizer.token_to_id
+    if d.task == "span_corruption":
+        objective = denoising.SpanCorruption(tokenizer.vocabulary_size() + SENTINELS - 1)
+    else:
+        objective = denoising.TextInfilling(ids("[MASK]"))
+    windows = data.causal_lm_windows(docs, tokenizer, d.sequence_length, ids("[SEP]"))
+    windows = windows.map(lambda w: w["token_ids"]).cache()
+    if training:
+        windows = windows.shuffle(10_000, seed=t.seed).repeat()
+    examples = denoising.denoising_examples(windows, objective, start_id=ids("[PAD]"),
+                                            end_id=ids("[SEP]"), seed=t.seed + (not training))
+    batches = bucketed(examples, t.batch_size, ids("[PAD]"), d.sequence_length + 1)
+    return batches if training else batches.cache()
+
+
+class Objective(NamedTuple):
+    """How one pretraining `data.task` makes its batches and its model."""
+
+    batches: Callable  # (run, tokenizer, documents, training) -> tf.data.Dataset
+    build: Callable  # (preset, vocabulary_size, overrides) -> task
+    head_fraction: Callable  # (data section) -> share of tokens the output head reads
+
+
+def _encoder_decoder(preset, vocabulary, overrides, extra_ids=0):
+    backbone = kzoo.build_encoder_decoder(preset, vocab_size=vocabulary + extra_ids, **overrides)
+    return Seq2SeqLM(backbone, decoder_start_token_id=0)  # WordPiece's [PAD], as T5 starts
+
+
+OBJECTIVES = {
+    "mlm_nsp": Objective(
+        _mlm_nsp_batches,
+        lambda preset, vocabulary, overrides: MaskedLMPretrainer(
+            kzoo.build_encoder(preset, vocab_size=vocabulary, **overrides)),
+        lambda d: d.max_predictions / d.sequence_length),
+    "causal_lm": Objective(
+        _causal_lm_batches,
+        lambda preset, vocabulary, overrides: CausalLM(
+            kzoo.build_decoder(preset, vocab_size=vocabulary, **overrides)),
+        lambda d: 1.0),
+    "span_corruption": Objective(
+        _denoising_batches,
+        lambda preset, vocabulary, overrides: _encoder_decoder(preset, vocabulary, overrides,
+                                                               SENTINELS),
+        lambda d: 1.0),
+    "denoising": Objective(_denoising_batches, _encoder_decoder, lambda d: 1.0),
+}
 
 
 def sample_prompts(files, count=2, words=4) -> list[str]:
@@ -99,15 +164,13 @@ def sample_prompts(files, count=2, words=4) -> list[str]:
 
 
 def build_pretraining_task(run: RunConfig, vocabulary_size):
-    overrides = {
-        **run.model.overrides,
-        "vocab_size": vocabulary_size,
-        "dtype": run.training.precision,
-    }
-    if run.data.task == "causal_lm":
-        overrides.setdefault("max_positions", max(run.data.sequence_length, 16))
-        return CausalLM(kzoo.build_decoder(run.model.preset, **overrides))
-    return MaskedLMPretrainer(kzoo.build_encoder(run.model.preset, **overrides))
+    overrides = {**run.model.overrides, "dtype": run.training.precision}
+    length = run.data.sequence_length
+    if run.data.task == "causal_lm":  # stacks sized to the windows, unless the config says
+        overrides.setdefault("max_positions", max(length, 16))
+    elif run.data.task != "mlm_nsp":  # room for the end token and BART's inserted masks
+        overrides.setdefault("max_positions", max(2 * length, 16))
+    return OBJECTIVES[run.data.task].build(run.model.preset, vocabulary_size, overrides)
 
 
 def run_pretraining(run: RunConfig, verbose="auto", allow_changes=()):
@@ -153,9 +216,7 @@ def _train(run: RunConfig, task, tokenizer, own_dir, verbose):
     training, validation = pretraining_batches(run, tokenizer)
     causal = d.task == "causal_lm"
     flops = training_flops_per_token(
-        task.backbone.config,
-        d.sequence_length,
-        1.0 if causal else d.max_predictions / d.sequence_length,
+        task.backbone.config, d.sequence_length, OBJECTIVES[d.task].head_fraction(d)
     )
     samples = (
         [

@@ -33,7 +33,7 @@ from kzoo.training.distribution import STRATEGIES
 from kzoo.training.optimizer import DECAYS
 
 RUN_FILE = "run.json"
-PRETRAINING_TASKS = ("mlm_nsp", "causal_lm")
+PRETRAINING_TASKS = ("mlm_nsp", "causal_lm", "span_corruption", "denoising")
 FINETUNING_TASKS = ("classification", "regression", "ner", "qa")
 
 
@@ -62,7 +62,8 @@ class ModelSection:
 
 @dataclass(frozen=True)
 class DataSection:
-    # pretraining: mlm_nsp | causal_lm; fine-tuning: classification | regression | ner | qa
+    # pretraining: mlm_nsp | causal_lm | span_corruption | denoising;
+    # fine-tuning: classification | regression | ner | qa
     task: str = "mlm_nsp"
     files: tuple[str, ...] = ()
     # fine-tuning: held-out data; else `validation_fraction` of files[0]
