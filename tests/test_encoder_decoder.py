@@ -139,3 +139,19 @@ def test_relative_positions_are_refused_outside_encoder_decoders():
 def test_a_converted_task_must_fit_its_checkpoint():
     with pytest.raises(ValueError, match="task='causal_lm' does not fit.*task='seq2seq_lm'"):
         load_huggingface(DATA / "hf_tiny_t5", task="causal_lm")
+
+
+def test_the_compiled_generator_gives_the_reference_ids_for_one_row_and_a_batch(family):
+    """One row compiles with XLA, a batch runs oneDNN's kernels: both give transformers' ids,
+    from the decoder start id the checkpoint's config names."""
+    from kzoo.generation.seq2seq import Seq2SeqGenerator
+
+    name, model = family
+    pad, start = FAMILIES[name]
+    assert model.decoder_start_token_id == start
+    generator = Seq2SeqGenerator(model, tokenizer=None, pad_token_id=pad)
+    source, mask = _ref(name, "source"), _ref(name, "source_mask")
+    np.testing.assert_array_equal(generator.generate_ids(source, mask, max_new_tokens=10),
+                                  _ref(name, "greedy"))
+    np.testing.assert_array_equal(generator.generate_ids(source[:1], mask[:1], max_new_tokens=10),
+                                  _ref(name, "greedy")[:1])

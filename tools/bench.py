@@ -338,6 +338,56 @@ def generate(
     }
 
 
+def seq2seq_generate(impl, batch, method="greedy", source_length=32, new_tokens=64):
+    """Decoding throughput of a T5-small-shaped encoder-decoder (6 + 6 layers, 512 wide, 8 heads,
+    ReLU MLP, tied 32,128-row table), random weights, from `source_length`-token sources: kzoo's
+    `Seq2SeqGenerator` graph against KerasHub's `T5Seq2SeqLM.generate` (its sampler, compiled)."""
+    import numpy as np
+
+    import kzoo
+
+    rng = np.random.default_rng(0)
+    source = rng.integers(2, 32128, (batch, source_length)).astype("int32")
+    mask = np.ones_like(source)
+    if impl == "kzoo":
+        from kzoo.generation.seq2seq import Seq2SeqGenerator
+        from kzoo.tasks import Seq2SeqLM
+
+        model = Seq2SeqLM(kzoo.build_encoder_decoder("t5_small", dropout=0.0))
+        generator = Seq2SeqGenerator(model, tokenizer=None)
+        options = dict(max_new_tokens=new_tokens, method=method, num_beams=4)
+        call = lambda: generator.generate_ids(source, mask, **options).numpy()  # noqa: E731
+        weights = model.backbone.weights
+    else:
+        import keras_hub
+
+        backbone = keras_hub.models.T5Backbone(
+            vocabulary_size=32128, num_layers=6, num_heads=8, hidden_dim=512,
+            intermediate_dim=2048, key_value_dim=64, dropout=0.0, activation="relu",
+            use_gated_activation=False)
+        lm = keras_hub.models.T5Seq2SeqLM(backbone=backbone, preprocessor=None)
+        lm.compile(
+            sampler=keras_hub.samplers.BeamSampler(num_beams=4) if method == "beam" else method
+        )
+        inputs = {"encoder_token_ids": source, "encoder_padding_mask": mask,
+                  "decoder_token_ids": np.zeros((batch, new_tokens + 1), "int32"),
+                  "decoder_padding_mask": np.pad(np.ones((batch, 1), "int32"),
+                                                 [(0, 0), (0, new_tokens)])}
+        call = lambda: lm.generate(inputs, stop_token_ids=None)  # noqa: E731
+        weights = backbone.weights
+    start = time.perf_counter()
+    call()
+    first = time.perf_counter() - start
+    seconds = timed(call, 2)
+    return {
+        "new_tokens_per_s": round(batch * new_tokens / seconds, 1),
+        "call_s": round(seconds, 3),
+        "first_call_s": round(first, 2),
+        "peak_rss_mb": peak_rss_mb(),
+        "weights": int(sum(np.prod(w.shape) for w in weights)),
+    }
+
+
 # ---- data pipelines ----------------------------------------------------------------------------
 def pipeline(impl):
     from kzoo import data, text
@@ -582,6 +632,11 @@ CASES = {
         ("llama_greedy_b1", generate, {"batch": 1, "model": "llama"}),
         ("llama_greedy_b8", generate, {"batch": 8, "model": "llama"}),
     ],
+    "seq2seq": [
+        ("t5_small_greedy_b1", seq2seq_generate, {"batch": 1}),
+        ("t5_small_greedy_b8", seq2seq_generate, {"batch": 8}),
+        ("t5_small_beam4_b1", seq2seq_generate, {"batch": 1, "method": "beam"}),
+    ],
     "quantize": [
         (f"{mode}_greedy_b{batch}", generate, {"batch": batch, "new_tokens": 64, **setting})
         for batch in (1, 8)
@@ -607,6 +662,7 @@ CASES = {
 PEERS = {
     "train": ("kzoo", "keras_hub"),
     "generate": ("kzoo", "keras_hub"),
+    "seq2seq": ("kzoo", "keras_hub"),
     "quantize": ("kzoo", "keras_hub"),
     "quantize_encoder": ("kzoo",),
     "pipeline": ("kzoo",),

@@ -53,14 +53,18 @@ class Seq2SeqGenerator:
     def generate_ids(self, source_ids, source_mask, **options):
         """(batch, 1 + max_new_tokens) ids, the decoder start token first."""
         config = self.config(**options)
-        key = dataclasses.replace(config, seed=None)
+        # One row compiles with XLA, more run oneDNN's kernels, as `Generator` decides (XLA wins
+        # one row and loses eight: `tools/bench.py seq2seq`).
+        xla = len(source_ids) == 1 and config.method != "beam"
+        key = dataclasses.replace(config, seed=None), xla
         if key not in self._compiled:
-            start = self.model.decoder_start_token_id
+            setting, start = key[0], self.model.decoder_start_token_id
 
             def run(ids, mask, seed):
-                return generate_ids(self.model.backbone, ids, mask, key, start, seed)
+                return generate_ids(self.model.backbone, ids, mask, setting, start, seed)
 
-            self._compiled[key] = tf.function(run, input_signature=[IDS, IDS, SEED])
+            self._compiled[key] = tf.function(run, input_signature=[IDS, IDS, SEED],
+                                              jit_compile=xla)
         return self._compiled[key](tf.cast(source_ids, tf.int32),
                                    tf.cast(source_mask, tf.int32), seed_of(config))
 

@@ -72,6 +72,14 @@ class Backbone(keras.Model):
             self.quantization = quantization
         return self
 
+    def output_table(self):
+        """The (vocab, hidden) table the LM head projects onto when it is tied to the token
+        embedding; else None."""
+        embedding = self.embedding.token_embedding
+        # A quantized table is read through its own int8/int4 product, never as a float matrix.
+        tied = embedding.tie_weights and embedding.quantization_mode is None
+        return embedding.embeddings if tied else None
+
     def with_dtype(self, dtype):
         """A copy under the Keras dtype policy `dtype` ("bfloat16", "mixed_float16", ...), same
         weights.

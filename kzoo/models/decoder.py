@@ -87,14 +87,6 @@ class Decoder(Backbone):
         cache_rows = sequence_rows(rows, self.config.kv_heads)
         return keras.tree.map_structure(lambda c: ops.take(c, cache_rows, axis=0), cache)
 
-    def output_table(self):
-        """The (vocab, hidden) table the LM head projects onto when it is tied to the token
-        embedding; else None."""
-        embedding = self.embedding.token_embedding
-        # A quantized table is read through its own int8/int4 product, never as a float matrix.
-        tied = embedding.tie_weights and embedding.quantization_mode is None
-        return embedding.embeddings if tied else None
-
     def head_rows(self):
         """The LM head as a (vocab, hidden) table, whatever its storage: the token embedding when
         tied, else the output projection transposed. The int8 screen quantizes and rescores it."""
@@ -104,24 +96,28 @@ class Decoder(Backbone):
         return ops.transpose(embedding.reverse_embeddings)
 
     def step_logits(self, x):
-        """`logits(x)`, for the few rows of a decode step. For several rows oneDNN reads the
-        50257 × 512 table fastest as `table @ transpose(x)`: on an AVX2 EPYC, 8 rows take 15 ms
-        that way against 44 ms for `x @ transpose(table)` and 45 ms batched (an AVX-512 machine
-        measured 4.1-5.1 ms against 3.5 ms batched; the 3× cliff outweighs that). One row stays
-        a plain product (2.5 ms there). Under XLA the choice costs more than it saves (a
-        conditional: one bfloat16 row 109 vs 175 tokens/s), and XLA picks its own product
-        anyway."""
-        table = self.output_table()
-        if table is None or not tensorflow_without_xla():
-            return self.logits(x)
-        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        """`logits(x)` for the few rows of a decode step (see `step_logits`)."""
+        return step_logits(self.output_table(), x, self.logits)
 
-        def rows():
-            flat = ops.reshape(x, (batch * length, -1))
-            logits = ops.transpose(ops.matmul(ops.cast(table, x.dtype), ops.transpose(flat)))
-            return ops.reshape(logits, (batch, length, self.config.vocab_size))
 
-        return ops.cond(batch * length == 1, lambda: self.logits(x), rows)
+def step_logits(table, x, logits):
+    """`logits(x)` of a tied LM head whose (vocab, hidden) `table` is given (else None), for the
+    few rows of a decode step. For several rows oneDNN reads the 50257 × 512 table fastest as
+    `table @ transpose(x)`: on an AVX2 EPYC, 8 rows take 15 ms that way against 44 ms for
+    `x @ transpose(table)` and 45 ms batched (an AVX-512 machine measured 4.1-5.1 ms against
+    3.5 ms batched; the 3× cliff outweighs that). One row stays a plain product (2.5 ms there).
+    Under XLA the choice costs more than it saves (a conditional: one bfloat16 row 109 vs 175
+    tokens/s), and XLA picks its own product anyway."""
+    if table is None or not tensorflow_without_xla():
+        return logits(x)
+    batch, length = ops.shape(x)[0], ops.shape(x)[1]
+
+    def rows():
+        flat = ops.reshape(x, (batch * length, -1))
+        products = ops.transpose(ops.matmul(ops.cast(table, x.dtype), ops.transpose(flat)))
+        return ops.reshape(products, (batch, length, ops.shape(table)[0]))
+
+    return ops.cond(batch * length == 1, lambda: logits(x), rows)
 
 
 def build_decoder(preset_or_config="gpt2_small", **overrides) -> Decoder:

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from kzoo.layers.kv_cache import sequence_rows
+from kzoo.models.decoder import step_logits
 from kzoo.models.backbone import Backbone, checked_config, make_layers
 
 INPUTS = ("encoder_token_ids", "encoder_padding_mask", "decoder_token_ids",
@@ -64,9 +65,12 @@ class EncoderDecoder(Backbone):
 
     def logits(self, decoder_states):
         """Vocabulary logits from decoder states; T5 rescales them before its tied head."""
+        return self.embedding.token_embedding(self._scaled(decoder_states), reverse=True)
+
+    def _scaled(self, decoder_states):
         if self.config.decoder_output_scale:
-            decoder_states = decoder_states * self.config.hidden_size**-0.5
-        return self.embedding.token_embedding(decoder_states, reverse=True)
+            return decoder_states * self.config.hidden_size**-0.5
+        return decoder_states
 
     def decoding(self, memory, memory_mask):
         """The decoder over one request's encoder output, as `kzoo.generation.decode` runs it."""
@@ -123,7 +127,13 @@ class CachedDecoder:
         return self.step_logits(x), x, {**cache, "layers": tuple(layers)}
 
     def step_logits(self, x):
-        return self.model.logits(x)
+        """`logits(x)` for a decode step's few rows, read as `Decoder.step_logits` reads them."""
+        model = self.model
+        return step_logits(model.output_table(), model._scaled(x),
+                           lambda h: model.embedding.token_embedding(h, reverse=True))
+
+    def output_table(self):
+        return self.model.output_table()
 
     def reorder_cache(self, cache, rows):
         """The cache of the beams `rows` (indices into the batch · beams rows)."""
