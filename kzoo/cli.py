@@ -60,7 +60,8 @@ def _distill(args):
 def _evaluate(args):
     from kzoo.recipes import evaluate_run
 
-    _print_metrics(evaluate_run(args.run_dir, args.data), args.run_dir, "evaluation")
+    _print_metrics(evaluate_run(args.run_dir, args.data, args.target), args.run_dir,
+                   "evaluation")
 
 
 def _print_metrics(metrics, run_dir, name="metrics"):
@@ -79,11 +80,11 @@ def _generate(args):
     from kzoo.text import end_of_text_id, kind_of
 
     lm, tokenizer = load_run(args.model)
-    if lm.backbone.config.stack != "decoder":
+    if lm.backbone.config.stack == "encoder":
         raise ValueError(
             f"{args.model} is a {type(lm).__name__} on an encoder; kzoo generate "
-            f"needs a causal_lm run (kzoo pretrain with data.task: causal_lm, or "
-            f"kzoo convert --task causal_lm)."
+            f"needs a causal_lm or encoder-decoder run (kzoo pretrain with data.task: causal_lm, "
+            f"span_corruption or denoising; or kzoo convert --task causal_lm / seq2seq_lm)."
         )
     options = dict(
         max_new_tokens=args.max_new_tokens,
@@ -98,6 +99,12 @@ def _generate(args):
     )
     from kzoo.generation import Generator
 
+    if lm.backbone.config.stack == "encoder_decoder":  # the prompt is the source text
+        from kzoo.generation.seq2seq import Seq2SeqGenerator
+
+        (text,) = Seq2SeqGenerator(lm, tokenizer)([args.prompt], **options)
+        print(text)
+        return
     if args.method == "beam":
         k = args.num_return_sequences
         for beam in Generator(lm.backbone, tokenizer).beams(
@@ -299,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = command("evaluate", _evaluate, "evaluate a fine-tuned run on a labelled file")
     evaluate.add_argument("run_dir", help="a fine-tuned run directory")
     evaluate.add_argument("--data", required=True, help="a labelled file in the task's format")
+    evaluate.add_argument("--target", help="translation / summarization: the target file "
+                          "aligned with --data (default: --data is a two-column table)")
     generate = command("generate", _generate, "continue a prompt with a causal-LM run")
     generate.add_argument("--model", required=True, help="a causal_lm run directory")
     generate.add_argument("--prompt", required=True, help="the text to continue")

@@ -60,6 +60,7 @@ RULES = {
     **{name: at_least(1) for name in POSITIVE},
     "num_segments": Rule(lambda v: v >= 0, "an integer >= 0 (0 = no segment embedding)"),
     "position_offset": Rule(lambda v: v >= 0, "an integer >= 0 (BART's table starts at 2)"),
+    "decoder_start_token_id": Rule(lambda v: v >= 0, "a token id >= 0 (T5: 0, BART: 2)"),
     "dropout": rate(),
     "attention_dropout": rate(),
     "norm_epsilon": Rule(lambda v: 0 < v < 1, "a small positive float such as 1e-12 or 1e-5"),
@@ -79,7 +80,8 @@ class ModelConfig:
     cross-attends to it, as T5 and BART), `position_encoding` (learned table, offset by
     `position_offset`; rotary with `rope_*`; relative: T5's bucketed bias, `relative_*`; or
     none), `attention_scale` (False: T5's unscaled scores), `decoder_output_scale` (T5 1.0's
-    hidden_size ** -0.5 on the decoder states before the LM head), `norm` and its
+    hidden_size ** -0.5 on the decoder states before the LM head), `decoder_start_token_id` (the
+    id an encoder-decoder's decoder starts from: T5's pad, BART's end), `norm` and its
     `norm_placement` (post: BERT; pre: GPT-2, Llama), `feed_forward` (an MLP with
     `activation`, or gated: SwiGLU is gated + silu, GeGLU gated + gelu_tanh), query heads and
     `num_kv_heads` (None: multi-head; fewer: grouped-query; 1: multi-query), a bias switch per
@@ -121,6 +123,7 @@ class ModelConfig:
     ffn_bias: bool = True
     tie_embeddings: bool = True
     decoder_output_scale: bool = False
+    decoder_start_token_id: int = 0
     dropout: float = 0.1
     attention_dropout: float = 0.1
     initializer_range: float = 0.02
@@ -340,6 +343,7 @@ def bart(layers, hidden, heads) -> ModelConfig:
         position_offset=2,
         num_segments=0,
         norm_epsilon=1e-5,
+        decoder_start_token_id=2,
     )
 
 

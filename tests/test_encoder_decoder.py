@@ -119,14 +119,14 @@ def test_the_loss_ignores_padded_target_positions(rng):
 
 
 def test_an_encoder_decoder_saves_and_reloads(tmp_path, rng):
-    model = Seq2SeqLM(kzoo.build_encoder_decoder("bart_tiny"), decoder_start_token_id=2)
+    model = Seq2SeqLM(kzoo.build_encoder_decoder("bart_tiny", decoder_start_token_id=5))
     x = {"encoder_token_ids": rng.integers(3, 1000, size=(2, 5)).astype("int32"),
          "encoder_padding_mask": np.ones((2, 5), "int32"),
          "decoder_token_ids": rng.integers(3, 1000, size=(2, 4)).astype("int32"),
          "decoder_padding_mask": np.ones((2, 4), "int32")}
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
-    assert loaded.decoder_start_token_id == 2
+    assert loaded.decoder_start_token_id == 5
     assert loaded.backbone.config == model.backbone.config
     np.testing.assert_array_equal(loaded(x), model(x))
 

@@ -198,6 +198,7 @@ def t5_from_hf(hf, source):
         # transformers 5 writes `scale_decoder_outputs`; 4 scaled exactly the tied models.
         decoder_output_scale=hf.get("scale_decoder_outputs", tied),
         dropout=hf.get("dropout_rate", 0.1), attention_dropout=0.0,
+        decoder_start_token_id=hf.get("decoder_start_token_id", 0),
         initializer_range=hf.get("initializer_range", 0.02))
 
 
@@ -213,7 +214,8 @@ def t5_to_hf(c):
             "dense_act_fn": _hf_activation(c.activation),
             "tie_word_embeddings": c.tie_embeddings,
             "scale_decoder_outputs": c.decoder_output_scale, "dropout_rate": c.dropout,
-            "is_encoder_decoder": True, "decoder_start_token_id": 0, "pad_token_id": 0}
+            "is_encoder_decoder": True, "decoder_start_token_id": c.decoder_start_token_id,
+            "pad_token_id": 0}
 
 
 def bart_from_hf(hf, source):
@@ -233,7 +235,8 @@ def bart_from_hf(hf, source):
         activation=_activation(hf.get("activation_function", "gelu"), source),
         norm_epsilon=1e-5, dropout=hf.get("dropout", 0.1),
         attention_dropout=hf.get("attention_dropout", 0.0),
-        initializer_range=hf.get("init_std", 0.02))
+        initializer_range=hf.get("init_std", 0.02),
+        decoder_start_token_id=hf.get("decoder_start_token_id", 2))
 
 
 def bart_to_hf(c):
@@ -245,7 +248,8 @@ def bart_to_hf(c):
             "activation_function": _hf_activation(c.activation), "dropout": c.dropout,
             "attention_dropout": c.attention_dropout, "init_std": c.initializer_range,
             "scale_embedding": False, "is_encoder_decoder": True, "pad_token_id": 1,
-            "bos_token_id": 0, "eos_token_id": 2, "decoder_start_token_id": 2,
+            "bos_token_id": 0, "eos_token_id": 2,
+            "decoder_start_token_id": c.decoder_start_token_id,
             "forced_eos_token_id": None}
 
 

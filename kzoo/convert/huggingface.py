@@ -87,7 +87,7 @@ def load_huggingface(directory, task=None, **config_overrides):
     layout = family.tensors(config, prefix)
     _refuse_logit_bias(tensors, directory)
     backbone = BACKBONES[config.stack](config)
-    model = _task_of(backbone, task, hf_config)
+    model = _task_of(backbone, task)
     if model is not backbone and config.stack == "encoder":
         layout += [
             t for t in bert_pretraining_head_tensors() if all(k in tensors for k in t.hf_keys)
@@ -100,7 +100,7 @@ def load_huggingface(directory, task=None, **config_overrides):
 TASKS = {"encoder": "pretraining", "decoder": "causal_lm", "encoder_decoder": "seq2seq_lm"}
 
 
-def _task_of(backbone, task, hf_config):
+def _task_of(backbone, task):
     from kzoo.tasks import CausalLM, MaskedLMPretrainer, Seq2SeqLM
 
     if task is None:
@@ -109,9 +109,8 @@ def _task_of(backbone, task, hf_config):
     if task != wanted:
         raise ValueError(f"task={task!r} does not fit a {backbone.config.stack} checkpoint; "
                          f"use task={wanted!r}, or none for the bare backbone.")
-    if task == "seq2seq_lm":
-        return Seq2SeqLM(backbone, hf_config.get("decoder_start_token_id") or 0)
-    return {"pretraining": MaskedLMPretrainer, "causal_lm": CausalLM}[task](backbone)
+    return {"pretraining": MaskedLMPretrainer, "causal_lm": CausalLM,
+            "seq2seq_lm": Seq2SeqLM}[task](backbone)
 
 
 def _refuse_logit_bias(tensors, directory):

@@ -1,6 +1,7 @@
 """`kzoo finetune` / `kzoo evaluate`: a pretrained encoder (kzoo run, Hugging Face or Google
 checkpoint) + a task head, trained and scored per `data.task` (see finetune_tasks.py)."""
 
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -91,6 +92,11 @@ def _finetune(run: RunConfig, backbone, tokenizer, verbose):
     keras.utils.set_random_seed(run.training.seed)
     if backbone is None:
         backbone, tokenizer = _starting_backbone(run)
+    else:
+        # Seeding TensorFlow clears its kernel cache, and with it the model resource of a
+        # SentencePiece tokenizer made before: the run uses its recorded copy, made after.
+        text.save_tokenizer(tokenizer, run.run_dir)
+        tokenizer = text.load_tokenizer(run.run_dir)
     d, t = run.data, run.training
     recipe = FINETUNE_TASKS[d.task]
     train_set = recipe.read(d.files[0], d)
@@ -165,9 +171,11 @@ def _distiller(run: RunConfig, student):
     )
 
 
-def evaluate_run(run_dir, path) -> dict:
-    """The standard metrics of a fine-tuned run dir on a labelled file in its task's format."""
+def evaluate_run(run_dir, path, target=None) -> dict:
+    """The standard metrics of a fine-tuned run dir on a labelled file in its task's format
+    (translation and summarization: `path` and its aligned `target` file, or one table)."""
     run = load_run_config(run_dir)
     model, tokenizer = load_run(run_dir)
     recipe = FINETUNE_TASKS[run.data.task]
-    return recipe.metrics(model, recipe.read(path, run.data), tokenizer, run)
+    section = dataclasses.replace(run.data, validation_target_file=target)
+    return recipe.metrics(model, recipe.read(path, section), tokenizer, run)

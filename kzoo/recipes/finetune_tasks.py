@@ -7,10 +7,19 @@ import warnings
 import numpy as np
 
 from kzoo import data, text
+from kzoo.data.parallel import Seq2SeqFormat, read_parallel, read_parallel_table, seq2seq_batches
 from kzoo.data.conll import CONLL_LABELS, align_labels, read_conll
 from kzoo.data.squad import best_spans, make_windows, read_squad
-from kzoo.evaluation import classification_metrics, correlation_metrics, entity_f1, squad_scores
-from kzoo.tasks import Classifier, SpanQA, TokenClassifier
+from kzoo.evaluation import (
+    classification_metrics,
+    correlation_metrics,
+    entity_f1,
+    squad_scores,
+    summarization_scores,
+    translation_scores,
+)
+from kzoo.tasks import Classifier, Seq2SeqLM, SpanQA, TokenClassifier
+from kzoo.text.record import tokenizer_special_ids
 
 INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -212,9 +221,62 @@ class ExtractiveQA(FinetuneTask):
         return {"exact_match": float(scores[:, 0].mean()), "f1": float(scores[:, 1].mean())}
 
 
+class TextToText(FinetuneTask):
+    """Translation or summarization on an encoder-decoder: aligned files or a two-column table,
+    teacher-forced training, and sacreBLEU / ROUGE of beam-search outputs on validation."""
+
+    def __init__(self, scores):
+        self.scores = scores
+
+    def read(self, path, d):
+        target = d.target_file if path == d.files[0] else d.validation_target_file
+        if target:
+            return read_parallel(path, target)
+        return read_parallel_table(path, d.source_column, d.target_column)
+
+    def split(self, examples, fraction, seed):
+        return examples.split_off(max(1, round(len(examples) * fraction)), seed)
+
+    def head(self, backbone, run):
+        if backbone.config.stack != "encoder_decoder":
+            raise ValueError(
+                f"data.task {run.data.task!r} needs an encoder-decoder to start from (a T5 or "
+                f"BART checkpoint, or a kzoo span_corruption / denoising run), not a "
+                f"{backbone.config.stack}."
+            )
+        return Seq2SeqLM(backbone)
+
+    def _format(self, model, tokenizer, run):
+        ids = tokenizer_special_ids(tokenizer)
+        return Seq2SeqFormat(
+            run.data.sequence_length, run.data.max_target_length,
+            model.decoder_start_token_id, text.end_of_text_id(tokenizer), ids.get("pad", 0))
+
+    def fit_inputs(self, model, examples, tokenizer, run):
+        form = self._format(model, tokenizer, run)
+        batches = seq2seq_batches(
+            examples, tokenizer, form, run.training.batch_size, seed=run.training.seed)
+        return {"x": batches, "shuffle": False}
+
+    def metrics(self, model, examples, tokenizer, run):
+        from kzoo.generation.seq2seq import Seq2SeqGenerator
+
+        form = self._format(model, tokenizer, run)
+        translate = Seq2SeqGenerator(model, tokenizer, form.max_source_length,
+                                     end_token_id=form.end_id, pad_token_id=form.pad_id)
+        outputs = []
+        for start in range(0, len(examples), 64):
+            outputs += translate(examples.source[start:start + 64], method="beam", num_beams=4,
+                                 max_new_tokens=form.max_target_length)
+        scores = self.scores(outputs, examples.target)
+        return {k: v for k, v in scores.items() if not isinstance(v, str)}
+
+
 FINETUNE_TASKS = {
     "classification": Classification(),
     "regression": Regression(),
     "ner": NamedEntities(),
     "qa": ExtractiveQA(),
+    "translation": TextToText(translation_scores),
+    "summarization": TextToText(summarization_scores),
 }

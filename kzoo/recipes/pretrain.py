@@ -134,8 +134,10 @@ class Objective(NamedTuple):
 
 
 def _encoder_decoder(preset, vocabulary, overrides, extra_ids=0):
-    backbone = kzoo.build_encoder_decoder(preset, vocab_size=vocabulary + extra_ids, **overrides)
-    return Seq2SeqLM(backbone, decoder_start_token_id=0)  # WordPiece's [PAD], as T5 starts
+    # The decoder starts from WordPiece's [PAD] (id 0), as T5 starts from its pad id.
+    overrides = {"decoder_start_token_id": 0, **overrides}
+    return Seq2SeqLM(kzoo.build_encoder_decoder(preset, vocab_size=vocabulary + extra_ids,
+                                                **overrides))
 
 
 OBJECTIVES = {

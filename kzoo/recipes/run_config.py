@@ -34,7 +34,7 @@ from kzoo.training.optimizer import DECAYS
 
 RUN_FILE = "run.json"
 PRETRAINING_TASKS = ("mlm_nsp", "causal_lm", "span_corruption", "denoising")
-FINETUNING_TASKS = ("classification", "regression", "ner", "qa")
+FINETUNING_TASKS = ("classification", "regression", "ner", "qa", "translation", "summarization")
 
 
 def _normalize_paths(section):
@@ -63,7 +63,7 @@ class ModelSection:
 @dataclass(frozen=True)
 class DataSection:
     # pretraining: mlm_nsp | causal_lm | span_corruption | denoising;
-    # fine-tuning: classification | regression | ner | qa
+    # fine-tuning: classification | regression | ner | qa | translation | summarization
     task: str = "mlm_nsp"
     files: tuple[str, ...] = ()
     # fine-tuning: held-out data; else `validation_fraction` of files[0]
@@ -79,6 +79,13 @@ class DataSection:
     label_names: tuple[str, ...] = ("0", "1")
     validation_fraction: float = 0.1  # qa splits by article
     doc_stride: int = 128  # qa: tokens between the starts of a long context's windows
+    # translation / summarization: files[0] and `target_file` aligned line by line, or files[0]
+    # a TSV/CSV/JSONL table with these two columns; targets cut to `max_target_length` tokens
+    source_column: str = "source"
+    target_column: str = "target"
+    target_file: str | None = None
+    validation_target_file: str | None = None
+    max_target_length: int = 128
 
     def __post_init__(self):
         _normalize_paths(self)
@@ -93,6 +100,7 @@ DATA_RULES = {
     "max_predictions": at_least(1),
     "validation_fraction": open_fraction(),
     "doc_stride": at_least(1),
+    "max_target_length": at_least(2),
     "label_names": Rule(
         lambda v: len(v) >= 1 and len(set(v)) == len(v), "a non-empty list of distinct label names"
     ),

@@ -20,9 +20,9 @@ class Seq2SeqLM(Task):
     """A kzoo `EncoderDecoder` with its LM head: the four encoder/decoder inputs → target logits.
 
     Train it by `fit` on `(inputs, labels, sample_weight)`: `decoder_token_ids` are the labels
-    shifted right behind `decoder_start_token_id` (`decoder_inputs`), and the sample weights are
-    the labels' padding mask, so the loss averages over target tokens only.
-    `decoder_start_token_id` is T5's pad id (0) or BART's end id (2).
+    shifted right behind the config's `decoder_start_token_id` (`decoder_inputs`; T5's pad id 0,
+    BART's end id 2), and the sample weights are the labels' padding mask, so the loss averages
+    over target tokens only.
 
     Example:
         >>> model = Seq2SeqLM(kzoo.build_encoder_decoder("t5_small"))
@@ -32,13 +32,15 @@ class Seq2SeqLM(Task):
 
     default_learning_rate = 5e-4
 
-    def __init__(self, backbone, decoder_start_token_id=0, **kwargs):
+    def __init__(self, backbone, **kwargs):
         inputs = backbone_inputs(backbone)
         logits = backbone.logits(backbone(inputs)["decoder_sequence_output"])
-        super().__init__(inputs=inputs, outputs=logits, backbone=backbone,
-                         head_config={"decoder_start_token_id": decoder_start_token_id},
+        super().__init__(inputs=inputs, outputs=logits, backbone=backbone, head_config={},
                          **kwargs)
-        self.decoder_start_token_id = decoder_start_token_id
+
+    @property
+    def decoder_start_token_id(self) -> int:
+        return self.backbone.config.decoder_start_token_id
 
     def default_loss(self):
         return SparseCrossEntropy(reduction="mean_with_sample_weight")
