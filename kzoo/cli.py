@@ -99,11 +99,17 @@ def _generate(args):
     )
     from kzoo.generation import Generator
 
+    shown = kind_of(tokenizer).stream_piece
     if lm.backbone.config.stack == "encoder_decoder":  # the prompt is the source text
         from kzoo.generation.seq2seq import Seq2SeqGenerator
 
-        (text,) = Seq2SeqGenerator(lm, tokenizer)([args.prompt], **options)
-        print(text)
+        generator = Seq2SeqGenerator(lm, tokenizer)
+        if args.method == "beam":
+            print(generator([args.prompt], **options)[0])
+            return
+        for piece in generator.stream(args.prompt, **options):  # pieces of the final text
+            print(piece, end="", flush=True)
+        print()
         return
     if args.method == "beam":
         k = args.num_return_sequences
@@ -114,7 +120,6 @@ def _generate(args):
         return
 
     print(args.prompt, end="", flush=True)
-    shown = kind_of(tokenizer).stream_piece
     for piece in Generator(lm.backbone, tokenizer).stream(args.prompt, **options):
         print(shown(piece), end="", flush=True)
     print()

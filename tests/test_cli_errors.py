@@ -109,6 +109,6 @@ def test_generate_on_an_encoder_run_is_one_line(tmp_path, capsys):
     )
     save_tokenizer(tokenizer, tmp_path)
     assert cli.main(["generate", "--model", str(tmp_path), "--prompt", "hi"]) == 2
-    assert "is a Classifier on an encoder; kzoo generate needs a causal_lm run" in _one_error_line(
+    assert "is a Classifier on an encoder; kzoo generate needs a causal_lm or encoder-decoder run" in _one_error_line(
         capsys, "generate"
     )

@@ -22,8 +22,14 @@ def pairs():
 
 @pytest.fixture(scope="module")
 def spm(pairs, tmp_path_factory):
+    """A 1,000-piece SentencePiece vocabulary of both sides. Seeded first: seeding TensorFlow
+    clears its kernel cache, and with it the model of a SentencePiece tokenizer made before (so
+    the test that calls `run_finetuning`, which seeds, comes last)."""
+    import keras
+
     from kzoo.text import learn_sentencepiece, load_sentencepiece
 
+    keras.utils.set_random_seed(0)  # the `trained` model's initial weights
     directory = tmp_path_factory.mktemp("spm")
     corpus = directory / "both.txt"
     corpus.write_text("\n".join(pairs.source + pairs.target), encoding="utf-8")
@@ -91,7 +97,8 @@ def trained(pairs, spm):
     from kzoo.training.optimizer import make_optimizer
 
     train, val = pairs.split_off(100, seed=0)
-    config = kzoo.resolve_config("bart_tiny").replace(vocab_size=1000, dropout=0.0)
+    config = kzoo.resolve_config("bart_tiny").replace(
+        vocab_size=1000, dropout=0.0, decoder_start_token_id=FORM.start_id)
     model = Seq2SeqLM(kzoo.build_encoder_decoder(config))
     batches = seq2seq_batches(train, spm, FORM, 32, seed=0)
     val_batches = seq2seq_batches(val, spm, FORM, 50, shuffle=False)
@@ -153,6 +160,16 @@ def test_the_text_to_text_export_serves_in_a_fresh_process(trained, spm, tmp_pat
     assert "method must be greedy or sample" in replies[5]["error"]
 
 
+def test_streamed_translation_equals_the_whole_one(trained, spm):
+    model, val, _, _ = trained
+    translate = _translator(model, spm)
+    for source in val.source[:3]:
+        (whole,) = translate([source], max_new_tokens=16)
+        assert "".join(translate.stream(source, max_new_tokens=16)) == whole
+    ((begin, step, _),) = translate._streaming.values()
+    assert (begin.experimental_get_tracing_count(), step.experimental_get_tracing_count()) == (1, 1)
+
+
 def test_kzoo_finetune_translates_and_evaluate_reproduces_its_scores(pairs, spm, tmp_path):
     """`data.task: translation` on aligned files: fine-tuning writes a run whose sacreBLEU and
     chrF `kzoo evaluate` gets again from the saved model."""
@@ -173,3 +190,4 @@ def test_kzoo_finetune_translates_and_evaluate_reproduces_its_scores(pairs, spm,
     (held.with_suffix(".en")).write_text("\n".join(held_out.target), encoding="utf-8")
     again = evaluate_run(tmp_path / "de_en", held.with_suffix(".de"), held.with_suffix(".en"))
     assert again == metrics
+

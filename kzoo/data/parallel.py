@@ -72,7 +72,9 @@ def _checked(pairs: Pairs, names, first_line) -> Pairs:
 
 @dataclass(frozen=True)
 class Seq2SeqFormat:
-    """How pairs become model inputs: lengths (in tokens, end token included) and ids."""
+    """How pairs become model inputs: lengths (in tokens, end token included) and ids.
+    `start_id` must be the model's `config.decoder_start_token_id`, which generation starts
+    from."""
 
     max_source_length: int = 128
     max_target_length: int = 128

@@ -188,18 +188,8 @@ class Generator:
             )
             self._streaming[setting] = start, step, running
         start, step, running = self._streaming[setting]
-        state = start(ids, mask, seed_of(config))
-        text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # holds a cut character
-        while bool(running(state)):
-            state = step(state)
-            token = state.tokens[:, int(state.prompt_length) + int(state.step) - 1]
-            if bool(state.done[0]) and int(token[0]) == config.pad_token_id:
-                break
-            piece = text.decode(self._detokenize(tf.ragged.constant([[int(token[0])]]))[0].numpy())
-            if piece:
-                yield piece
-        if rest := text.decode(b"", final=True):
-            yield rest
+        yield from streamed_pieces(start(ids, mask, seed_of(config)), step, running,
+                                   self._detokenize, config)
 
     def _check_length(self, token_ids, config):
         needed = token_ids.shape[1] + config.max_new_tokens
@@ -218,6 +208,34 @@ class Generator:
         ]
         texts = self._detokenize(tf.ragged.constant(rows, dtype=tf.int32, ragged_rank=1))
         return [t.decode("utf-8", "replace") for t in texts.numpy()]
+
+
+def streamed_pieces(state, step, running, detokenize, config: GenerationConfig, whole=False):
+    """The text of each token that `step` adds to a one-row `DecodeState`, as it comes; a
+    character cut between tokens waits for its last byte. The end token shows no text.
+
+    `whole=True` yields what each token adds to the detokenized text so far instead, which is
+    the final text for tokenizers whose pieces change with their neighbours (SentencePiece drops
+    a lone piece's leading space)."""
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    tokens, shown = [], ""
+    while bool(running(state)):
+        state = step(state)
+        token = int(state.tokens[0, int(state.prompt_length) + int(state.step) - 1])
+        if bool(state.done[0]) and token in (config.pad_token_id, config.end_token_id):
+            break
+        tokens = [*tokens, token] if whole else [token]
+        detokenized = detokenize(tf.ragged.constant([tokens]))[0].numpy()
+        if whole:
+            text.reset()
+            now = text.decode(detokenized)  # the text so far, less a cut last character
+            piece, shown = now[len(shown):], now
+        else:
+            piece = text.decode(detokenized)
+        if piece:
+            yield piece
+    if rest := text.decode(b"", final=True):
+        yield rest
 
 
 class DecodePlan(NamedTuple):

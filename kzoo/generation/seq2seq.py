@@ -9,8 +9,14 @@ import tensorflow as tf
 from keras import ops
 
 from kzoo.data.parallel import end_terminated
-from kzoo.generation.decode import GenerationConfig, beam_search, sample_or_greedy
-from kzoo.generation.generator import IDS, RAGGED_IDS, SEED, seed_of
+from kzoo.generation.decode import (
+    GenerationConfig,
+    beam_search,
+    initial_state,
+    sample_or_greedy,
+    sampling_step,
+)
+from kzoo.generation.generator import IDS, RAGGED_IDS, SEED, seed_of, streamed_pieces
 
 
 def generate_ids(model, source_ids, source_mask, config: GenerationConfig, start_id, seed=0):
@@ -21,12 +27,16 @@ def generate_ids(model, source_ids, source_mask, config: GenerationConfig, start
     Example:
         >>> generate_ids(t5, ids, mask, GenerationConfig(max_new_tokens=20, end_token_id=1), 0)
     """
-    decoder = model.decoding(model.encode(source_ids, source_mask), source_mask)
-    batch = ops.shape(source_ids)[0]
-    start = ops.full((batch, 1), start_id, "int32")
+    decoder, start = _decoding(model, source_ids, source_mask, start_id)
     if config.method == "beam":
         return beam_search(decoder, start, ops.ones_like(start), config)
     return sample_or_greedy(decoder, start, ops.ones_like(start), config, seed=seed)
+
+
+def _decoding(model, source_ids, source_mask, start_id):
+    """The decoder bound to the sources' encoder output, and its one-token prompts."""
+    decoder = model.decoding(model.encode(source_ids, source_mask), source_mask)
+    return decoder, ops.full((ops.shape(source_ids)[0], 1), start_id, "int32")
 
 
 class Seq2SeqGenerator:
@@ -43,7 +53,7 @@ class Seq2SeqGenerator:
     def __init__(self, model, tokenizer, max_source_length=512, **defaults):
         self.model, self.tokenizer = model, tokenizer
         self.max_source_length, self.defaults = max_source_length, defaults
-        self._compiled = {}
+        self._compiled, self._streaming = {}, {}
         self._detokenize = tf.function(lambda ids: tokenizer.detokenize(ids),
                                        input_signature=[RAGGED_IDS])
 
@@ -68,13 +78,52 @@ class Seq2SeqGenerator:
         return self._compiled[key](tf.cast(source_ids, tf.int32),
                                    tf.cast(source_mask, tf.int32), seed_of(config))
 
-    def __call__(self, texts, **options) -> list[str]:
+    def stream(self, source: str, **options):
+        """Yields the target text piece by piece as tokens are produced (pieces that join into
+        the whole translation); each setting compiles one encoder-and-first-step graph and one
+        step graph for every source."""
+        config = self._text_config(options)
+        if config.method == "beam":
+            raise ValueError(
+                "streaming needs a token-by-token method: use method='greedy' or 'sample'."
+            )
+        setting = dataclasses.replace(config, seed=None)
+        if setting not in self._streaming:
+            backbone, first = self.model.backbone, self.model.decoder_start_token_id
+
+            def begin(ids, mask, seed):
+                decoder, start = _decoding(backbone, ids, mask, first)
+                return initial_state(decoder, start, ops.ones_like(start), setting, seed=seed)
+
+            begin = tf.function(begin, input_signature=[IDS, IDS, SEED])
+            state_spec = tf.nest.map_structure(
+                tf.TensorSpec.from_tensor, begin.get_concrete_function().structured_outputs
+            )
+            # A step reads the encoder output only through its cache, so one decoder view
+            # without a request of its own serves every source.
+            step, running = sampling_step(backbone.decoding(None, None), setting)
+            step = tf.function(step, input_signature=[state_spec], jit_compile=True)
+            self._streaming[setting] = begin, step, running
+        begin, step, running = self._streaming[setting]
+        ids = self._source_ids([source], config)
+        state = begin(ids.to_tensor(config.pad_token_id), tf.ones_like(ids).to_tensor(0),
+                      seed_of(config))
+        yield from streamed_pieces(state, step, running, self._detokenize, config, whole=True)
+
+    def _text_config(self, options) -> GenerationConfig:
         config = self.config(**options)
         if config.end_token_id is None:
             raise ValueError("Seq2SeqGenerator needs end_token_id (the id that ends sources and "
                              "outputs, e.g. 3 for a kzoo SentencePiece vocabulary).")
-        ids = end_terminated(self.tokenizer, tf.constant(texts), self.max_source_length,
-                             config.end_token_id)
+        return config
+
+    def _source_ids(self, texts, config):
+        return end_terminated(self.tokenizer, tf.constant(texts), self.max_source_length,
+                              config.end_token_id)
+
+    def __call__(self, texts, **options) -> list[str]:
+        config = self._text_config(options)
+        ids = self._source_ids(texts, config)
         output = self.generate_ids(ids.to_tensor(config.pad_token_id),
                                    tf.ones_like(ids).to_tensor(0), **options).numpy()
         rows = []
