@@ -167,7 +167,8 @@ def test_streamed_translation_equals_the_whole_one(trained, spm):
         (whole,) = translate([source], max_new_tokens=16)
         assert "".join(translate.stream(source, max_new_tokens=16)) == whole
     ((begin, step, _),) = translate._streaming.values()
-    assert (begin.experimental_get_tracing_count(), step.experimental_get_tracing_count()) == (1, 1)
+    traces = (begin.experimental_get_tracing_count(), step.experimental_get_tracing_count())
+    assert traces == (1, 1)
 
 
 def test_kzoo_finetune_translates_and_evaluate_reproduces_its_scores(pairs, spm, tmp_path):

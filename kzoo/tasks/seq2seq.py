@@ -1,4 +1,5 @@
-"""Sequence-to-sequence LM (translation, summarization, T5/BART pretraining) on an encoder-decoder."""
+"""Sequence-to-sequence LM on an encoder-decoder: translation, summarization, T5/BART
+pretraining."""
 
 import keras
 from keras import ops
