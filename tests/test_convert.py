@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -178,3 +179,20 @@ def test_model_garden_checkpoint_without_an_encoder_is_refused(tmp_path):
     tf.train.Checkpoint(step=tf.Variable(3)).write(str(tmp_path / "bert_model.ckpt"))
     with pytest.raises(ValueError, match="holds no Model Garden BERT encoder"):
         load_google_bert(tmp_path)
+
+
+def test_pretraining_heads_missing_from_a_checkpoint_are_named(tmp_path):
+    """A BertModel checkpoint (no `cls.*`) converted for pretraining: both heads start from
+    random weights, and the warning names them; with the heads present there is no warning."""
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(DATA / "hf_tiny_bert" / "model.safetensors")
+    save_file({k: v for k, v in tensors.items() if not k.startswith("cls.")},
+              str(tmp_path / "model.safetensors"))
+    shutil.copy(DATA / "hf_tiny_bert" / "config.json", tmp_path)
+    with pytest.warns(UserWarning, match="no weights for mlm_head, nsp_head; they start from "
+                                         "random weights"):
+        load_huggingface(tmp_path, task="pretraining")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_huggingface(DATA / "hf_tiny_bert", task="pretraining")

@@ -89,9 +89,9 @@ def load_huggingface(directory, task=None, **config_overrides):
     backbone = BACKBONES[config.stack](config)
     model = _task_of(backbone, task)
     if model is not backbone and config.stack == "encoder":
-        layout += [
-            t for t in bert_pretraining_head_tensors() if all(k in tensors for k in t.hf_keys)
-        ]
+        heads = bert_pretraining_head_tensors()
+        layout += [t for t in heads if all(k in tensors for k in t.hf_keys)]
+        _warn_new_heads(heads, tensors, directory)
     _assign(model, layout, tensors, directory)
     return model, load_tokenizer(directory, family.model_type)
 
@@ -111,6 +111,18 @@ def _task_of(backbone, task):
                          f"use task={wanted!r}, or none for the bare backbone.")
     return {"pretraining": MaskedLMPretrainer, "causal_lm": CausalLM,
             "seq2seq_lm": Seq2SeqLM}[task](backbone)
+
+
+def _warn_new_heads(heads, tensors, directory):
+    """Names the pretraining heads the checkpoint lacks, which start from random weights."""
+    new = sorted({t.path.split("/")[0] for t in heads
+                  if not all(k in tensors for k in t.hf_keys)})
+    if new:
+        warnings.warn(
+            f"{directory}: the checkpoint has no weights for {', '.join(new)}; "
+            f"{'they start' if len(new) > 1 else 'it starts'} from random weights, so "
+            f"pretrain before relying on {'their' if len(new) > 1 else 'its'} outputs."
+        )
 
 
 def _refuse_logit_bias(tensors, directory):
