@@ -27,7 +27,7 @@ CASES = [
     ("data", "validation_fraction", "0.1", 1.0),
     ("data", "doc_stride", 1.5, 0),
     ("data", "source_column", 1, None),
-    ("data", "target_column", ["summary"], None),
+    ("data", "target_column", 2, None),
     ("data", "target_file", 3, None),
     ("data", "validation_target_file", {"path": "val.en"}, None),
     ("data", "max_target_length", "64", 1),
