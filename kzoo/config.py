@@ -357,7 +357,8 @@ _LLAMA3_ROPE = dict(
 )
 
 # Shapes as published: Turc et al. 2019 (compact BERTs), Devlin et al. 2019, Radford et al. 2019,
-# Raffel et al. 2020 (t5-*, google/t5-v1_1-*), Lewis et al. 2020 (facebook/bart-*), and each Llama-style model's config.json (HuggingFaceTB/SmolLM-135M and -360M, Qwen/Qwen2-0.5B,
+# Raffel et al. 2020 (t5-*, google/t5-v1_1-*), Lewis et al. 2020 (facebook/bart-*), and each
+# Llama-style model's config.json (HuggingFaceTB/SmolLM-135M and -360M, Qwen/Qwen2-0.5B,
 # TinyLlama/TinyLlama-1.1B-Chat-v1.0, meta-llama/Llama-3.2-1B, mistralai/Mistral-7B-v0.3).
 PRESETS: dict[str, ModelConfig] = {
     "bert_tiny": _bert(2, 128, 2),

@@ -156,7 +156,8 @@ def text_until_end(tokenizer, new, end_token_id) -> dict:
     new = tf.RaggedTensor.from_tensor(new, lengths=lengths)
     # a character cut by max_new_tokens (or an invalid byte run) becomes U+FFFD, so a REST/JSON
     # client never receives bytes it cannot decode
-    return {"text": clean_text(tokenizer.detokenize(new)), "token_ids": new.to_tensor(end_token_id)}
+    text = clean_text(tokenizer.detokenize(new))
+    return {"text": text, "token_ids": new.to_tensor(end_token_id)}
 
 
 def empty_generation():

@@ -56,8 +56,8 @@ class TransformerEmbedding(keras.layers.Layer):
 
     BERT and BART normalise the sum (`embedding_norm`); GPT-2, Llama and T5 do not. Rotary and
     relative positions are applied in attention instead. An encoder-decoder's decoder side
-    passes the encoder side's `token_embedding` to share its table. The token table is a `TokenEmbedding` (a keras_hub
-    `ReversibleEmbedding`), so `layer.token_embedding(h, reverse=True)` projects hidden states
+    passes the encoder side's `token_embedding` to share its table. The token table is a
+    `TokenEmbedding` (a keras_hub `ReversibleEmbedding`), so `layer.token_embedding(h, reverse=True)` projects hidden states
     back onto the vocabulary, with the same weights when `tie_embeddings` is set.
 
     Example:

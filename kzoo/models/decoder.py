@@ -27,7 +27,8 @@ class Decoder(Backbone):
     def __init__(self, config="gpt2_small", dtype=None, **kwargs):
         config = checked_config(config, {}, "decoder", builder="Decoder")
         stack = make_layers(config, dtype)
-        self.embedding, self.blocks, self.final_norm = stack.embedding, stack.blocks, stack.final_norm
+        self.embedding, self.blocks = stack.embedding, stack.blocks
+        self.final_norm = stack.final_norm
         inputs = {
             name: keras.Input((None,), dtype="int32", name=name)
             for name in ("token_ids", "padding_mask")

@@ -21,7 +21,8 @@ class Encoder(Backbone):
     def __init__(self, config="bert_tiny", dtype=None, **kwargs):
         config = checked_config(config, {}, "encoder", builder="Encoder")
         stack = make_layers(config, dtype)
-        self.embedding, self.blocks, self.final_norm = stack.embedding, stack.blocks, stack.final_norm
+        self.embedding, self.blocks = stack.embedding, stack.blocks
+        self.final_norm = stack.final_norm
         self.pooler = keras.layers.Dense(
             config.hidden_size,
             activation="tanh",
